@@ -1,0 +1,170 @@
+"""The top-level model of project.yml and its non-source sections.
+
+`project`, `warehouse`, `prefect` and `sources` are complete. `schedules`, `consoles`,
+`notifications`, `governance`, `auth` and `api` are deliberately small: later features
+extend them, but unknown keys are already rejected everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from headwater.config.base import EnvVarName, Identifier, StrictModel
+from headwater.config.sources import SourceConfig
+
+
+class ProjectInfo(StrictModel):
+    """Who this project is."""
+
+    name: Identifier
+    """Project name (lower case, digits, underscores)."""
+    description: str = ""
+    """One line shown in the UI and the catalog."""
+
+
+class CatalogConfig(StrictModel):
+    """Where DuckLake keeps its metadata (tables, snapshots, file lists)."""
+
+    type: Literal["sqlite", "postgres"] = "sqlite"
+    """sqlite: one embedded file, writers are serialized; postgres: many writers and machines."""
+    path: str = ".headwater/warehouse/catalog.sqlite"
+    """sqlite: catalog file, relative to project.yml."""
+    url_env: EnvVarName | None = None
+    """postgres: env var holding a libpq URL, e.g. `postgresql://hw@db/lake`."""
+
+    @model_validator(mode="after")
+    def _postgres_needs_url(self) -> CatalogConfig:
+        if self.type == "postgres" and self.url_env is None:
+            raise ValueError("a postgres catalog needs `url_env`, the env var holding its URL")
+        return self
+
+
+class WarehouseConfig(StrictModel):
+    """The DuckLake warehouse: catalog, data files and housekeeping."""
+
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    """Metadata catalog (SQLite file by default)."""
+    data_path: str = ".headwater/warehouse/data"
+    """Directory of the Parquet data files, relative to project.yml."""
+    snapshot_retention_days: int = Field(default=7, ge=0)
+    """Snapshots older than this are expired by housekeeping (0 keeps only the latest);
+    within it, time travel and rollback of a bad sync are possible."""
+    write_lock_timeout_seconds: float = Field(default=600, gt=0)
+    """How long a writer waits for the warehouse write lock (SQLite catalog) before failing
+    with a retryable error."""
+
+
+class PrefectConfig(StrictModel):
+    """Which Prefect server runs and records the flows."""
+
+    api_url: str | None = None
+    """Prefect API URL; when omitted, Headwater starts (and reuses) a local server.
+    The PREFECT_API_URL env var overrides this."""
+    server_host: str = "127.0.0.1"
+    """Host of the local server Headwater starts."""
+    server_port: int = Field(default=4200, ge=1, le=65535)
+    """Port of the local server Headwater starts (UI at http://host:port)."""
+    home: str = ".headwater/prefect"
+    """PREFECT_HOME of the local server (its SQLite database and logs), relative to project.yml."""
+
+
+class ScheduleConfig(StrictModel):
+    """A cron schedule of source syncs (extended by the schedules feature)."""
+
+    sources: list[Identifier] = Field(min_length=1)
+    """Sources synced on this schedule."""
+    cron: str
+    """Cron expression, e.g. `0 6 * * *`."""
+    timezone: str = "UTC"
+    """IANA time zone of the cron expression."""
+    enabled: bool = True
+    """Disabled schedules are validated but not applied."""
+
+
+class ConsoleConfig(StrictModel):
+    """Saved SQL (extended by the consoles feature)."""
+
+    sql: str | None = None
+    """Inline SQL."""
+    file: str | None = None
+    """Path of a .sql file, relative to project.yml."""
+    description: str = ""
+    """What the console answers."""
+
+    @model_validator(mode="after")
+    def _one_body(self) -> ConsoleConfig:
+        if (self.sql is None) == (self.file is None):
+            raise ValueError("set exactly one of `sql` or `file`")
+        return self
+
+
+class NotificationsConfig(StrictModel):
+    """Notification rules (extended by the notifications feature)."""
+
+    enabled: bool = True
+    """Master switch for every rule."""
+
+
+class GovernanceConfig(StrictModel):
+    """Drift, PII and freshness settings (extended by the governance feature)."""
+
+    drift_checks: bool = True
+    """Compare each sync's schema against the accepted baseline."""
+
+
+class AuthConfig(StrictModel):
+    """API authentication settings (extended by the API feature)."""
+
+    max_failed_logins: int = Field(default=5, ge=1)
+    """Failed logins before the account is locked."""
+    lockout_minutes: int = Field(default=15, ge=1)
+    """How long a locked account stays locked."""
+    require_2fa: bool = False
+    """Force every user to set up TOTP."""
+
+
+class ApiConfig(StrictModel):
+    """The REST API service."""
+
+    host: str = "127.0.0.1"
+    """Interface the API listens on."""
+    port: int = Field(default=8800, ge=1, le=65535)
+    """Port the API listens on."""
+
+
+class ProjectConfig(StrictModel):
+    """The whole of project.yml."""
+
+    project: ProjectInfo
+    """Name and description."""
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    """The DuckLake warehouse."""
+    prefect: PrefectConfig = Field(default_factory=PrefectConfig)
+    """The Prefect server."""
+    sources: dict[Identifier, SourceConfig] = Field(default_factory=dict)
+    """Source name -> source; each lands in schema `raw_<name>`."""
+    schedules: dict[Identifier, ScheduleConfig] = Field(default_factory=dict)
+    """Schedule name -> schedule."""
+    consoles: dict[Identifier, ConsoleConfig] = Field(default_factory=dict)
+    """Console name -> saved SQL."""
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    """Notification rules."""
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
+    """Governance settings."""
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    """API authentication."""
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    """The REST API service."""
+
+    @model_validator(mode="after")
+    def _schedules_name_sources(self) -> ProjectConfig:
+        for name, schedule in self.schedules.items():
+            for source in schedule.sources:
+                if source not in self.sources:
+                    known = ", ".join(sorted(self.sources)) or "none"
+                    raise ValueError(
+                        f"schedule '{name}' names unknown source '{source}' (known: {known})"
+                    )
+        return self

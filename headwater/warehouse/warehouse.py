@@ -1,0 +1,184 @@
+"""Open the DuckLake warehouse: reader and writer sessions, and dlt's destination for it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from headwater.config.project import Project, read_secret
+from headwater.errors import TerminalError, TransientError
+from headwater.warehouse.extensions import connection_config, ensure_extensions
+from headwater.warehouse.lock import write_lock
+
+if TYPE_CHECKING:
+    from dlt.common.destination import Destination
+
+LAKE = "lake"
+"""Name the DuckLake catalog is attached under in every session."""
+
+_TRANSIENT_MARKERS = ("database is locked", "could not connect", "connection refused", "timeout")
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """The project's DuckLake: a catalog (SQLite file or PostgreSQL) plus Parquet data files."""
+
+    project: Project
+
+    @property
+    def extension_dir(self) -> Path:
+        """Where the pip-packaged DuckDB extensions are installed for this project."""
+        return self.project.state_dir / "duckdb_extensions"
+
+    @property
+    def data_path(self) -> Path:
+        """Directory of the Parquet data files."""
+        return self.project.path(self.project.config.warehouse.data_path)
+
+    @property
+    def catalog_path(self) -> Path | None:
+        """The SQLite catalog file, or None for a PostgreSQL catalog."""
+        catalog = self.project.config.warehouse.catalog
+        return self.project.path(catalog.path) if catalog.type == "sqlite" else None
+
+    @property
+    def lock_file(self) -> Path | None:
+        """File lock serializing writers to a SQLite catalog (None for PostgreSQL)."""
+        catalog = self.catalog_path
+        return catalog.with_suffix(".write.lock") if catalog is not None else None
+
+    def describe(self) -> str:
+        """Where the warehouse lives, for people."""
+        catalog = self.catalog_path or "postgres catalog"
+        return f"catalog {catalog}, data {self.data_path}"
+
+    def _catalog_target(self) -> tuple[str, str]:
+        """(ATTACH target, extra options) for the configured catalog."""
+        catalog = self.project.config.warehouse.catalog
+        if catalog.type == "postgres":
+            assert catalog.url_env is not None
+            url = read_secret(catalog.url_env, "warehouse", "warehouse.catalog.url_env")
+            return f"ducklake:postgres:{url}", ""
+        path = self.catalog_path
+        assert path is not None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"ducklake:sqlite:{path}", ""
+
+    def _attach_sql(self, read_only: bool) -> str:
+        target, extra = self._catalog_target()
+        options = [f"DATA_PATH {_quote(str(self.data_path) + '/')}"]
+        if read_only:
+            options.append("READ_ONLY")
+        return f"ATTACH IF NOT EXISTS {_quote(target)} AS {LAKE} ({', '.join(options)}{extra})"
+
+    def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the lake attached as `lake` and selected."""
+        ensure_extensions(self.extension_dir)
+        self.data_path.mkdir(parents=True, exist_ok=True)
+        conn = duckdb.connect(config=connection_config(self.extension_dir))
+        try:
+            conn.execute(self._attach_sql(read_only))
+            conn.execute(f"USE {LAKE}")
+        except duckdb.Error as exc:
+            conn.close()
+            raise _classify(exc, "opening the warehouse") from exc
+        return conn
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only session; sees the last committed snapshot, never blocks on writers."""
+        conn = self.connect(read_only=True)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write session holding the write lock (SQLite catalog) for its lifetime."""
+        with self.write_lock():
+            conn = self.connect(read_only=False)
+            try:
+                yield conn
+            finally:
+                conn.close()
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Serialize writers on a SQLite catalog; readers never take this lock."""
+        timeout = self.project.config.warehouse.write_lock_timeout_seconds
+        with write_lock(self.lock_file, timeout):
+            yield
+
+    def dlt_destination(self) -> Destination[Any, Any]:
+        """dlt's DuckLake destination pointed at this warehouse, loading extensions offline."""
+        import dlt
+        from dlt.destinations.impl.ducklake.configuration import DuckLakeCredentials
+
+        ensure_extensions(self.extension_dir)
+        catalog = self.project.config.warehouse.catalog
+        if catalog.type == "postgres":
+            assert catalog.url_env is not None
+            catalog_url = read_secret(catalog.url_env, "warehouse", "warehouse.catalog.url_env")
+        else:
+            catalog_url = f"sqlite:///{self.catalog_path}"
+        credentials = DuckLakeCredentials(
+            ducklake_name=LAKE, catalog=catalog_url, storage=self.data_path.as_uri()
+        )
+        credentials.global_config = connection_config(self.extension_dir)
+        return dlt.destinations.ducklake(credentials=credentials)
+
+    def schemas(self, conn: duckdb.DuckDBPyConnection) -> list[str]:
+        """Schemas of the lake."""
+        # Literals, not `?` parameters: binding Python parameters makes duckdb import pandas
+        # (about 2 s), which every CLI call would pay.
+        rows = conn.execute(
+            "SELECT schema_name FROM information_schema.schemata "
+            f"WHERE catalog_name = {_quote(LAKE)} ORDER BY 1"
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def row_counts(
+        self, conn: duckdb.DuckDBPyConnection, schema: str | None = None
+    ) -> dict[tuple[str, str], int]:
+        """(schema, table) -> row count for user tables, dlt's `_dlt_*` tables left out."""
+        query = (
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            f"WHERE table_catalog = {_quote(LAKE)} AND NOT starts_with(table_name, '_dlt_') "
+            + (f"AND table_schema = {_quote(schema)} " if schema else "")
+            + "ORDER BY 1, 2"
+        )
+        tables = conn.execute(query).fetchall()
+        if not tables:
+            return {}
+        union = " UNION ALL ".join(
+            f"SELECT {_quote(s)}, {_quote(t)}, count(*) FROM {_ident(s)}.{_ident(t)}"
+            for s, t in tables
+        )
+        return {(s, t): int(n) for s, t, n in conn.execute(union).fetchall()}
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def raw_schema(source: str) -> str:
+    """Schema where source `source` lands."""
+    return f"raw_{source}"
+
+
+def _classify(exc: duckdb.Error, doing: str) -> Exception:
+    message = re.sub(r"\s+", " ", str(exc)).strip()
+    if any(marker in message.lower() for marker in _TRANSIENT_MARKERS):
+        return TransientError(f"{doing}: {message}")
+    return TerminalError(f"{doing}: {message}")
