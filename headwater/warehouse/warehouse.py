@@ -68,7 +68,8 @@ class Warehouse:
         path = self.catalog_path
         assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
-        return f"ducklake:sqlite:{path}", ""
+        # WAL lets readers in other processes see the last commit while a writer works.
+        return f"ducklake:sqlite:{path}", ", META_JOURNAL_MODE 'WAL', META_BUSY_TIMEOUT 10000"
 
     def _attach_sql(self, read_only: bool) -> str:
         target, extra = self._catalog_target()
@@ -81,6 +82,10 @@ class Warehouse:
         """A DuckDB connection with the lake attached as `lake` and selected."""
         ensure_extensions(self.extension_dir)
         self.data_path.mkdir(parents=True, exist_ok=True)
+        if read_only and self.catalog_path is not None and not self.catalog_path.exists():
+            # A read-only attach cannot create the catalog: create the empty lake first.
+            with self.writer():
+                pass
         conn = duckdb.connect(config=connection_config(self.extension_dir))
         try:
             conn.execute(self._attach_sql(read_only))
@@ -132,7 +137,11 @@ class Warehouse:
             ducklake_name=LAKE, catalog=catalog_url, storage=self.data_path.as_uri()
         )
         credentials.global_config = connection_config(self.extension_dir)
-        return dlt.destinations.ducklake(credentials=credentials)
+        # insert-from-staging swaps the table in one transaction: a killed replace leaves the
+        # previous rows visible (truncate-and-insert would not).
+        return dlt.destinations.ducklake(
+            credentials=credentials, replace_strategy="insert-from-staging"
+        )
 
     def schemas(self, conn: duckdb.DuckDBPyConnection) -> list[str]:
         """Schemas of the lake."""

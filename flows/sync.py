@@ -1,0 +1,203 @@
+"""The `sync_source` Prefect flow: one task per table, retries for transient errors only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+from prefect.client.schemas.objects import State, TaskRun
+from prefect.context import get_run_context
+from prefect.events import emit_event
+from prefect.runtime import flow_run
+
+from headwater.config import Project, load_project
+from headwater.errors import HeadwaterError, TerminalError
+
+from connectors import BackfillWindow, TableSpec, connector_for
+from flows.loading import TableLoad, load_table
+
+TableListener = Callable[[str, str, TableLoad | None, str | None], None]
+"""Called with (source, table, result, error) when a table starts (result and error None)
+and when it ends; lets the CLI draw progress for an in-process run."""
+
+table_listeners: list[TableListener] = []
+"""Listeners notified in-process; empty in deployments served by a runner."""
+
+
+@dataclass
+class SyncSummary:
+    """What a sync run did, returned by the flow and written to its artifact."""
+
+    source: str
+    """Source name."""
+    tables: list[dict[str, Any]] = field(default_factory=list)
+    """One entry per loaded table: table, rows, seconds, rows_per_second, write_disposition."""
+    failures: dict[str, str] = field(default_factory=dict)
+    """Table -> error message for tables that failed."""
+
+    @property
+    def rows(self) -> int:
+        """Rows loaded over all tables."""
+        return sum(int(entry["rows"]) for entry in self.tables)
+
+
+def _retry_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect retries a table only when it failed on a transient cause."""
+    try:
+        state.result()
+    except HeadwaterError as exc:
+        return exc.transient
+    except Exception:
+        return False
+    return False
+
+
+def _notify(source: str, table: str, result: TableLoad | None, error: str | None) -> None:
+    for listener in table_listeners:
+        listener(source, table, result, error)
+
+
+@task(
+    task_run_name="{spec.name}",
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=_retry_transient,
+    cache_policy=NONE,
+)
+def sync_table(
+    project_file: str,
+    source: str,
+    spec: TableSpec,
+    window: BackfillWindow | None,
+    full_refresh: bool,
+) -> TableLoad:
+    """Load one table of `source` into raw_<source>."""
+    project = load_project(project_file)
+    _notify(source, spec.name, None, None)
+    result = load_table(
+        project, connector_for(project, source), spec, window=window, full_refresh=full_refresh
+    )
+    get_run_logger().info(
+        "%s.%s: %s rows in %.1fs (%s rows/s)",
+        source,
+        spec.name,
+        f"{result.rows:,}",
+        result.seconds,
+        f"{result.rows_per_second:,.0f}",
+    )
+    _notify(source, spec.name, result, None)
+    return result
+
+
+def _run_name() -> str:
+    source = flow_run.parameters.get("source", "unknown")
+    return f"sync-{source}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+
+
+@flow(name="sync_source", flow_run_name=_run_name, validate_parameters=True)
+def sync_source(
+    source: str,
+    tables: list[str] | None = None,
+    full_refresh: bool = False,
+    start: str | None = None,
+    end: str | None = None,
+    project_file: str | None = None,
+) -> dict[str, Any]:
+    """Sync every table (or `tables`) of `source`; `start`/`end` backfill cursor tables."""
+    project = load_project(project_file)
+    _tag_run(f"source:{source}")
+    summary = SyncSummary(source=source)
+    try:
+        specs = _select_tables(project, source, tables)
+    except HeadwaterError as exc:
+        _finish(project, summary, str(exc))
+        raise
+    window = BackfillWindow(start, end) if (start or end) else None
+    for spec in specs:
+        try:
+            result = sync_table(str(project.file), source, spec, window, full_refresh)
+        except HeadwaterError as exc:
+            summary.failures[spec.name] = str(exc)
+            _notify(source, spec.name, None, str(exc))
+            continue
+        summary.tables.append({**asdict(result), "rows_per_second": result.rows_per_second})
+    _finish(project, summary, None)
+    if summary.failures:
+        failed = "; ".join(summary.failures.values())
+        raise TerminalError(f"{len(summary.failures)} of {len(specs)} tables failed: {failed}")
+    return asdict(summary)
+
+
+def _select_tables(project: Project, source: str, only: list[str] | None) -> list[TableSpec]:
+    config = project.source(source)
+    if not config.enabled:
+        raise TerminalError(f"source '{source}' is disabled (enabled: false in project.yml)")
+    specs = connector_for(project, source).tables()
+    if not only:
+        return specs
+    known = {spec.name: spec for spec in specs}
+    unknown = [name for name in only if name not in known]
+    if unknown:
+        raise TerminalError(
+            f"source '{source}' has no table {', '.join(map(repr, unknown))}; "
+            f"its tables: {', '.join(sorted(known)) or 'none'}"
+        )
+    return [known[name] for name in only]
+
+
+def _tag_run(tag: str) -> None:
+    """Add `tag` to this flow run, so runs started directly and by deployments carry it."""
+    context = get_run_context()
+    run = getattr(context, "flow_run", None)
+    if run is None or tag in (run.tags or []):
+        return
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(run.id, tags=[*(run.tags or []), tag])
+
+
+def _finish(project: Project, summary: SyncSummary, fatal: str | None) -> None:
+    """Write the run's artifact and emit its Prefect event."""
+    failed = bool(fatal or summary.failures)
+    create_markdown_artifact(
+        key=f"sync-{summary.source.replace('_', '-')}",
+        markdown=_markdown(summary, fatal),
+        description=f"Sync of source {summary.source}",
+    )
+    emit_event(
+        event="headwater.sync.failed" if failed else "headwater.sync.completed",
+        resource={
+            "prefect.resource.id": f"headwater.source.{summary.source}",
+            "prefect.resource.name": summary.source,
+            "headwater.project": project.config.project.name,
+        },
+        payload={
+            "source": summary.source,
+            "rows": summary.rows,
+            "tables": {entry["table"]: entry["rows"] for entry in summary.tables},
+            "failures": summary.failures,
+            "error": fatal,
+        },
+    )
+
+
+def _markdown(summary: SyncSummary, fatal: str | None) -> str:
+    lines = [f"# Sync of `{summary.source}`", ""]
+    if fatal:
+        lines += [f"**Failed before loading:** {fatal}", ""]
+    lines += ["| table | rows | seconds | rows/s | write |", "|---|---:|---:|---:|---|"]
+    for entry in summary.tables:
+        lines.append(
+            f"| {entry['table']} | {entry['rows']:,} | {entry['seconds']:.2f} | "
+            f"{entry['rows_per_second']:,.0f} | {entry['write_disposition']} |"
+        )
+    for table, error in summary.failures.items():
+        lines.append(f"| {table} | failed | | | {error} |")
+    lines += ["", f"**Total rows:** {summary.rows:,}"]
+    return "\n".join(lines)

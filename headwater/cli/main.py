@@ -1,0 +1,100 @@
+"""The `headwater` Typer app and its small commands (validate, sql, schema)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from headwater import __version__
+from headwater.cli import serve, sync
+from headwater.cli.common import ProjectOption, console, fail, friendly_errors
+from headwater.cli.scaffold import init
+from headwater.config import load_project
+from headwater.errors import ConfigError
+
+app = typer.Typer(
+    name="headwater",
+    help="Headwater: sources, syncs and the warehouse, orchestrated by Prefect.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(init)
+app.command()(sync.sync)
+app.command()(sync.status)
+app.command()(sync.demo)
+app.command()(serve.serve)
+
+
+@app.command()
+def version() -> None:
+    """Print Headwater's version."""
+    console.print(__version__)
+
+
+@app.command()
+def validate(project: ProjectOption = None) -> None:
+    """Check project.yml; print every problem with its line, exit 1 when there is one."""
+    try:
+        loaded = load_project(project)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            console.print(line, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    config = loaded.config
+    console.print(
+        f"{loaded.file.name} is valid: project '{config.project.name}', "
+        f"{len(config.sources)} sources, {len(config.schedules)} schedules, "
+        f"{len(config.consoles)} consoles",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+@friendly_errors
+def sql(
+    query: Annotated[str, typer.Argument(help="One read-only SQL statement.")],
+    limit: Annotated[int, typer.Option(help="Rows to print at most.")] = 100,
+    project: ProjectOption = None,
+) -> None:
+    """Run a read-only query against the warehouse and print the result as a table."""
+    import duckdb
+    from rich.table import Table
+
+    from headwater.warehouse import Warehouse
+
+    warehouse = Warehouse(load_project(project))
+    with warehouse.reader() as conn:
+        try:
+            cursor = conn.execute(query)
+        except duckdb.Error as exc:
+            raise fail(" ".join(str(exc).split())) from None
+        if cursor.description is None:
+            console.print("statement ran; it returned no rows")
+            return
+        columns = [column[0] for column in cursor.description]
+        rows = cursor.fetchmany(limit + 1)
+    table = Table(*columns, show_lines=False)
+    for row in rows[:limit]:
+        table.add_row(*("NULL" if value is None else str(value) for value in row))
+    console.print(table)
+    more = " (more rows not shown; raise --limit)" if len(rows) > limit else ""
+    console.print(f"{min(len(rows), limit)} rows{more}")
+
+
+@app.command()
+def schema(
+    write: Annotated[bool, typer.Option(help="Write schemas/project.schema.json.")] = False,
+) -> None:
+    """Print the JSON Schema of project.yml (or write it with --write)."""
+    from headwater.config.schema import SCHEMA_PATH, render_schema
+
+    text = render_schema()
+    if write:
+        SCHEMA_PATH.parent.mkdir(parents=True, exist_ok=True)
+        SCHEMA_PATH.write_text(text)
+        console.print(f"wrote {SCHEMA_PATH}")
+    else:
+        typer.echo(text, nl=False)

@@ -1,0 +1,50 @@
+"""`headwater serve`: the local Prefect server plus the project's served deployments."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from headwater.cli.common import ProjectOption, console, friendly_errors
+from headwater.config import load_project
+from headwater.prefect_server import (
+    configure_environment,
+    is_healthy,
+    is_local_server,
+    server_command,
+    server_environment,
+    ui_url,
+    wait_until_healthy,
+)
+
+
+@friendly_errors
+def serve(project: ProjectOption = None) -> None:
+    """Start the Prefect server (unless PREFECT_API_URL points to one) and serve the
+    deployments built from project.yml until interrupted."""
+    loaded = load_project(project)
+    url = configure_environment(loaded)
+    server: subprocess.Popen[bytes] | None = None
+    if is_local_server(loaded) and not is_healthy(url):
+        console.print(f"starting the Prefect server; UI at {ui_url(loaded)}", highlight=False)
+        server = subprocess.Popen(server_command(loaded), env=server_environment(loaded))
+        wait_until_healthy(url, 90)
+    else:
+        console.print(f"using the Prefect server at {url}", highlight=False)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    from prefect import serve as prefect_serve
+
+    from flows.deployments import build_deployments
+
+    deployments = build_deployments(loaded)
+    console.print(
+        f"serving {len(deployments)} deployments: "
+        + ", ".join(deployment.name for deployment in deployments),
+        highlight=False,
+    )
+    try:
+        prefect_serve(*deployments, print_starting_message=False)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)

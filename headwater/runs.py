@@ -1,0 +1,91 @@
+"""Read flow-run state from Prefect's REST API with plain HTTP.
+
+Importing the Prefect client costs about 5 s on a small machine; reading a few runs over
+HTTP costs milliseconds, so read-only commands use this module instead.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from headwater.errors import TransientError
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One Prefect flow run, as Headwater shows it."""
+
+    id: str
+    """Prefect flow-run id."""
+    name: str
+    """Flow-run name, e.g. `sync-orders-20261122T101500Z`."""
+    state: str
+    """Prefect state type in lower case: scheduled, pending, running, completed, failed,
+    cancelled, crashed, paused, cancelling."""
+    state_message: str | None
+    """Prefect's message for the state (the error for failed runs)."""
+    start_time: datetime | None
+    """When the run started."""
+    end_time: datetime | None
+    """When the run ended."""
+    tags: tuple[str, ...]
+    """The run's tags, e.g. `source:orders`."""
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Seconds from start to end, when both are known."""
+        if self.start_time and self.end_time:
+            return (self.end_time - self.start_time).total_seconds()
+        return None
+
+
+def _post(api_url: str, path: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        f"{api_url}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError) as exc:
+        raise TransientError(f"the Prefect API at {api_url} did not answer: {exc}") from None
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _run_info(raw: dict[str, Any]) -> RunInfo:
+    state = raw.get("state") or {}
+    return RunInfo(
+        id=raw["id"],
+        name=raw["name"],
+        state=str(state.get("type") or "unknown").lower(),
+        state_message=state.get("message"),
+        start_time=_parse_time(raw.get("start_time")),
+        end_time=_parse_time(raw.get("end_time")),
+        tags=tuple(raw.get("tags") or ()),
+    )
+
+
+def runs_with_tag(api_url: str, tag: str, limit: int = 10) -> list[RunInfo]:
+    """The newest flow runs carrying `tag`, newest first."""
+    body = {
+        "flow_runs": {"tags": {"all_": [tag]}},
+        "sort": "EXPECTED_START_TIME_DESC",
+        "limit": limit,
+    }
+    return [_run_info(raw) for raw in _post(api_url, "/flow_runs/filter", body)]
+
+
+def latest_run(api_url: str, tag: str) -> RunInfo | None:
+    """The newest flow run carrying `tag`, or None."""
+    runs = runs_with_tag(api_url, tag, limit=1)
+    return runs[0] if runs else None
