@@ -89,12 +89,10 @@ def schema(
     write: Annotated[bool, typer.Option(help="Write schemas/project.schema.json.")] = False,
 ) -> None:
     """Print the JSON Schema of project.yml (or write it with --write)."""
-    from headwater.config.schema import SCHEMA_PATH, render_schema
+    from headwater.config.schema import SCHEMA_PATH, render_schema, write_schema
 
-    text = render_schema()
     if write:
-        SCHEMA_PATH.parent.mkdir(parents=True, exist_ok=True)
-        SCHEMA_PATH.write_text(text)
-        console.print(f"wrote {SCHEMA_PATH}")
+        changed = write_schema()
+        console.print(f"{'wrote' if changed else 'unchanged:'} {SCHEMA_PATH}", highlight=False)
     else:
-        typer.echo(text, nl=False)
+        typer.echo(render_schema(), nl=False)

@@ -25,6 +25,15 @@ EnvVarName = Annotated[str, StringConstraints(pattern=ENV_VAR_PATTERN)]
 _IDENTIFIER_RE = re.compile(IDENTIFIER_PATTERN)
 
 
+class LocatedValueError(ValueError):
+    """A model-level validation problem pinned to the key it concerns; `loc` is relative
+    to the model that raises it (the loader reports that key's line)."""
+
+    def __init__(self, message: str, *loc: str | int) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 def is_identifier(name: str) -> bool:
     """Whether `name` can be used as a schema or table name without quoting."""
     return bool(_IDENTIFIER_RE.match(name))

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from headwater.config.base import EnvVarName, Identifier, StrictModel
+from headwater.config.base import EnvVarName, Identifier, LocatedValueError, StrictModel
 from headwater.config.sources import SourceConfig
 
 
@@ -161,10 +161,14 @@ class ProjectConfig(StrictModel):
     @model_validator(mode="after")
     def _schedules_name_sources(self) -> ProjectConfig:
         for name, schedule in self.schedules.items():
-            for source in schedule.sources:
+            for index, source in enumerate(schedule.sources):
                 if source not in self.sources:
                     known = ", ".join(sorted(self.sources)) or "none"
-                    raise ValueError(
-                        f"schedule '{name}' names unknown source '{source}' (known: {known})"
+                    raise LocatedValueError(
+                        f"schedule '{name}' names unknown source '{source}' (known: {known})",
+                        "schedules",
+                        name,
+                        "sources",
+                        index,
                     )
         return self
