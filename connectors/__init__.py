@@ -1,38 +1,43 @@
-"""Connectors, one folder per source type; `connector_for` picks one by `type:`."""
+"""Connectors, one folder per source type, named after its `type:` value.
+
+The registry is derived, not listed: `type: sql` is the package `connectors.sql`, whose
+`CONNECTOR` class says `type = "sql"`. Adding a connector means adding a folder and its
+config model in `headwater.config.sources`.
+"""
 
 from __future__ import annotations
 
-from headwater.config.project import Project
-from headwater.config.sources import SOURCE_TYPES, SourceBase
-from headwater.errors import ConfigError
+import importlib
+from typing import Any
 
 from connectors.base import BackfillWindow, CheckReport, Connector, TableSpec
+from headwater.config.project import Project
+from headwater.config.sources import SOURCE_TYPES
+from headwater.errors import ConfigError
 
 
-def _registry() -> dict[str, type[Connector[SourceBase]]]:
-    # Imported here so that `import connectors` stays cheap; each folder exports CONNECTOR.
-    from connectors.files import CONNECTOR as files
-    from connectors.rest_api import CONNECTOR as rest_api
-    from connectors.sql import CONNECTOR as sql
-
-    registry: dict[str, type[Connector[SourceBase]]] = {
-        cls.type: cls for cls in (files, sql, rest_api)  # type: ignore[misc]
-    }
-    assert set(registry) == set(SOURCE_TYPES), "config and connector registries disagree"
-    return registry
-
-
-def connector_for(project: Project, source_name: str) -> Connector[SourceBase]:
-    """The connector for `sources.<source_name>`; an unknown type lists the known ones."""
-    config = project.source(source_name)
-    registry = _registry()
-    source_type = getattr(config, "type", None)
-    if source_type not in registry:
+def connector_class(source_type: str) -> type[Connector[Any]]:
+    """The connector class for `type: source_type`; an unknown type lists the known ones."""
+    if source_type not in SOURCE_TYPES:
         raise ConfigError(
-            f"source '{source_name}': unknown type {source_type!r}; "
-            f"known types: {', '.join(sorted(registry))}"
+            f"unknown source type {source_type!r}; known types: {', '.join(SOURCE_TYPES)}"
         )
-    return registry[source_type](source_name, config, project)
+    module = importlib.import_module(f"connectors.{source_type}")
+    cls: type[Connector[Any]] = module.CONNECTOR
+    return cls
 
 
-__all__ = ["BackfillWindow", "CheckReport", "Connector", "TableSpec", "connector_for"]
+def connector_for(project: Project, source_name: str) -> Connector[Any]:
+    """The connector for `sources.<source_name>` of `project`."""
+    config = project.source(source_name)
+    return connector_class(config.type)(source_name, config, project)
+
+
+__all__ = [
+    "BackfillWindow",
+    "CheckReport",
+    "Connector",
+    "TableSpec",
+    "connector_class",
+    "connector_for",
+]

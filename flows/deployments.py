@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect.schedules import Cron
-
-from headwater.config import Project
+from prefect.schedules import Cron, Schedule
 
 from flows.sync import sync_source
+from headwater.config import Project
 
 
 def sync_deployment_name(source: str) -> str:
@@ -16,7 +15,7 @@ def sync_deployment_name(source: str) -> str:
     return f"sync-{source}"
 
 
-def source_schedules(project: Project, source: str) -> list[Cron]:
+def source_schedules(project: Project, source: str) -> list[Schedule]:
     """Cron schedules from `schedules:` that name `source`."""
     return [
         Cron(schedule.cron, timezone=schedule.timezone, active=schedule.enabled)

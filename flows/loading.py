@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from connectors import BackfillWindow, Connector, TableSpec
 from headwater.config.project import Project
 from headwater.errors import (
     ConnectorError,
@@ -26,8 +27,6 @@ from headwater.errors import (
     TransientError,
 )
 from headwater.warehouse import Warehouse, raw_schema
-
-from connectors import BackfillWindow, Connector, TableSpec
 
 if TYPE_CHECKING:
     from dlt import Pipeline
@@ -70,7 +69,6 @@ def pipeline_for(project: Project, source: str) -> Pipeline:
         pipelines_dir=str(project.state_dir / "pipelines"),
         destination=Warehouse(project).dlt_destination(),
         dataset_name=raw_schema(source),
-        progress=None,
     )
 
 

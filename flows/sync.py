@@ -15,11 +15,10 @@ from prefect.context import get_run_context
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
-from headwater.config import Project, load_project
-from headwater.errors import HeadwaterError, TerminalError
-
 from connectors import BackfillWindow, TableSpec, connector_for
 from flows.loading import TableLoad, load_table
+from headwater.config import Project, load_project
+from headwater.errors import HeadwaterError, TerminalError
 
 TableListener = Callable[[str, str, TableLoad | None, str | None], None]
 """Called with (source, table, result, error) when a table starts (result and error None)

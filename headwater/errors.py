@@ -62,5 +62,5 @@ class DataSafetyError(TerminalError):
     """A load was refused because it would destroy data (e.g. an empty replace)."""
 
 
-class WarehouseLockTimeout(TransientError):
+class WarehouseLockTimeoutError(TransientError):
     """Another writer held the warehouse write lock for longer than the allowed wait."""

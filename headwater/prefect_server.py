@@ -104,10 +104,11 @@ def ensure_server(project: Project, wait_seconds: float = 90) -> str:
     A started server keeps running after this process exits, so the next command reuses
     it; `headwater serve` runs it in the foreground instead.
     """
+    local = is_local_server(project)  # before configure_environment sets PREFECT_API_URL
     url = configure_environment(project)
     if is_healthy(url):
         return url
-    if not is_local_server(project):
+    if not local:
         raise TransientError(
             f"the Prefect API at {url} does not answer; start that server or unset "
             "PREFECT_API_URL / prefect.api_url to use a local one"

@@ -23,9 +23,10 @@ def serve(project: ProjectOption = None) -> None:
     """Start the Prefect server (unless PREFECT_API_URL points to one) and serve the
     deployments built from project.yml until interrupted."""
     loaded = load_project(project)
+    local = is_local_server(loaded)  # before configure_environment sets PREFECT_API_URL
     url = configure_environment(loaded)
     server: subprocess.Popen[bytes] | None = None
-    if is_local_server(loaded) and not is_healthy(url):
+    if local and not is_healthy(url):
         console.print(f"starting the Prefect server; UI at {ui_url(loaded)}", highlight=False)
         server = subprocess.Popen(server_command(loaded), env=server_environment(loaded))
         wait_until_healthy(url, 90)

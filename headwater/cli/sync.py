@@ -91,7 +91,7 @@ def run_sync(
             live.update(progress.render())
     finally:
         table_listeners.clear()
-    result: dict[str, Any] = state.result(raise_on_failure=True)  # type: ignore[assignment]
+    result: dict[str, Any] = state.result(raise_on_failure=True)
     return result
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from headwater.errors import WarehouseLockTimeout
+from headwater.errors import WarehouseLockTimeoutError
 
 
 @contextmanager
@@ -27,7 +27,7 @@ def write_lock(lock_file: Path | None, timeout_seconds: float) -> Iterator[None]
     try:
         lock.acquire(timeout=timeout_seconds)
     except Timeout:
-        raise WarehouseLockTimeout(
+        raise WarehouseLockTimeoutError(
             f"another process held the warehouse write lock ({lock_file}) for over "
             f"{timeout_seconds:.0f}s; it is retried, or raise "
             "warehouse.write_lock_timeout_seconds in project.yml"

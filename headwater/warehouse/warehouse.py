@@ -127,11 +127,14 @@ class Warehouse:
         from dlt.destinations.impl.ducklake.configuration import DuckLakeCredentials
 
         ensure_extensions(self.extension_dir)
+        self.data_path.mkdir(parents=True, exist_ok=True)
         catalog = self.project.config.warehouse.catalog
         if catalog.type == "postgres":
             assert catalog.url_env is not None
             catalog_url = read_secret(catalog.url_env, "warehouse", "warehouse.catalog.url_env")
         else:
+            assert self.catalog_path is not None
+            self.catalog_path.parent.mkdir(parents=True, exist_ok=True)
             catalog_url = f"sqlite:///{self.catalog_path}"
         credentials = DuckLakeCredentials(
             ducklake_name=LAKE, catalog=catalog_url, storage=self.data_path.as_uri()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from headwater.errors import WarehouseLockTimeout
+from headwater.errors import WarehouseLockTimeoutError
 from headwater.warehouse import Warehouse
 from tests.conftest import MakeProject
 
@@ -101,10 +101,12 @@ def test_reader_in_another_process_sees_last_commit_while_writer_works(
 
 def test_second_writer_times_out_with_a_retryable_error(make_project: MakeProject) -> None:
     warehouse = Warehouse(make_project(PROJECT))
-    with warehouse.writer():
-        with pytest.raises(WarehouseLockTimeout, match="write lock") as caught:
-            with warehouse.writer():
-                pass
+    with (
+        warehouse.writer(),
+        pytest.raises(WarehouseLockTimeoutError, match="write lock") as caught,
+        warehouse.writer(),
+    ):
+        pass
     assert caught.value.transient
     with warehouse.writer() as conn:  # released again
         conn.execute("SELECT 1")

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Start the local PostgreSQL and MariaDB servers the tests use when they are installed but
+# stopped. Tests that need a server that is absent skip with the reason.
+set -uo pipefail
+
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  version=$(ls /etc/postgresql | head -n 1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || echo "could not start PostgreSQL" >&2
+fi
+if command -v mariadbd >/dev/null 2>&1 && ! mysqladmin -h 127.0.0.1 -uroot status >/dev/null 2>&1; then
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || echo "could not start MariaDB" >&2
+  for _ in $(seq 1 30); do mysqladmin -h 127.0.0.1 -uroot status >/dev/null 2>&1 && break; sleep 1; done
+fi
+exit 0
