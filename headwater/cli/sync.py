@@ -19,9 +19,10 @@ from headwater.warehouse import Warehouse, raw_schema
 if TYPE_CHECKING:
     from flows.loading import TableLoad
 
-# Prefect logs go to its API and UI; the terminal shows the progress table instead.
+# Prefect's logs still reach its API and UI at INFO; the terminal shows the progress table
+# and one error line instead of Prefect's console log and tracebacks.
 _QUIET_CONSOLE_LOGS = {
-    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
     "RUNTIME__LOG_LEVEL": "ERROR",  # dlt's own logger
 }
 
