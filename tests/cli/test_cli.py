@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -53,9 +52,7 @@ def test_sync_unknown_source_lists_the_known_ones(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_init_project_validates_syncs_and_answers_queries(
-    tmp_path: Path, prefect_api: str
-) -> None:
+def test_init_project_validates_syncs_and_answers_queries(tmp_path: Path, prefect_api: str) -> None:
     code, output = headwater("init", str(tmp_path))
     assert code == 0, output
     code, output = headwater("validate", "--project", str(tmp_path))
