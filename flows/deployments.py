@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect.schedules import Cron, Schedule
 
+from flows.housekeeping import HOUSEKEEPING_CRON, warehouse_housekeeping
 from flows.sync import sync_source
 from headwater.config import Project
 
@@ -25,8 +26,17 @@ def source_schedules(project: Project, source: str) -> list[Schedule]:
 
 
 def build_deployments(project: Project) -> list[Any]:
-    """One runner deployment per enabled source, ready for `prefect.serve`."""
-    deployments = []
+    """One runner deployment per enabled source plus daily housekeeping, ready for
+    `prefect.serve`."""
+    deployments = [
+        warehouse_housekeeping.to_deployment(
+            name="housekeeping",
+            parameters={"project_file": str(project.file)},
+            tags=[f"project:{project.config.project.name}"],
+            description="Expire warehouse snapshots past the retention",
+            schedules=[Cron(HOUSEKEEPING_CRON, timezone="UTC")],
+        )
+    ]
     for name, config in project.config.sources.items():
         if not config.enabled:
             continue

@@ -96,3 +96,50 @@ def schema(
         console.print(f"{'wrote' if changed else 'unchanged:'} {SCHEMA_PATH}", highlight=False)
     else:
         typer.echo(render_schema(), nl=False)
+
+
+@app.command()
+@friendly_errors
+def housekeeping(project: ProjectOption = None) -> None:
+    """Expire warehouse snapshots older than warehouse.snapshot_retention_days, now."""
+    from headwater.prefect_server import ensure_server
+
+    loaded = load_project(project)
+    ensure_server(loaded)
+    from flows.housekeeping import warehouse_housekeeping
+
+    result = warehouse_housekeeping(project_file=str(loaded.file))
+    console.print(
+        f"expired {result['expired_snapshots']} snapshots, deleted {result['deleted_files']} "
+        f"files; {result['remaining_snapshots']} snapshots kept",
+        highlight=False,
+    )
+
+
+@app.command()
+@friendly_errors
+def check(
+    source: Annotated[str, typer.Argument(help="Source name from project.yml.")],
+    project: ProjectOption = None,
+) -> None:
+    """Test a source's connection and list what its next sync would load, loading nothing."""
+    from rich.table import Table
+
+    from connectors import connector_for
+    from flows.loading import pipeline_for
+
+    loaded = load_project(project)
+    connector = connector_for(loaded, source)
+    pipeline_for(loaded, source)  # activates the source's saved state: files know what loaded
+    report = connector.check()
+    table = Table("table", "write", "primary key", "cursor", "what is there")
+    for spec in report.tables:
+        table.add_row(
+            spec.name,
+            spec.write_disposition,
+            ", ".join(spec.primary_key),
+            spec.cursor or "",
+            report.details.get(spec.name, ""),
+        )
+    console.print(table)
+    console.print(f"{source}: connection works, {len(report.tables)} tables", highlight=False)

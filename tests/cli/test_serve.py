@@ -1,0 +1,110 @@
+"""`headwater serve`: deployments built from project.yml, runs triggered over Prefect's API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from headwater.runs import runs_with_tag
+from headwater.warehouse import Warehouse
+from tests.conftest import MakeProject
+
+pytestmark = pytest.mark.slow
+
+PROJECT = """
+project:
+  name: served
+sources:
+  shop:
+    type: files
+    tables:
+      items: {path: items.csv}
+  disabled_one:
+    type: files
+    enabled: false
+    tables:
+      items: {path: items.csv}
+schedules:
+  hourly: {sources: [shop], cron: "0 * * * *", timezone: Europe/Lisbon}
+"""
+
+
+def api(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        base + path, data, {"Content-Type": "application/json"}, method="POST" if data else "GET"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def wait_for(check: Any, seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_serve_registers_deployments_and_runs_triggered_flows(
+    make_project: MakeProject, prefect_api: str, tmp_path: Path
+) -> None:
+    project = make_project(PROJECT)
+    (project.root / "items.csv").write_text("sku,qty\na,1\nb,2\n")
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed in finally
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "headwater", "serve", "--project", str(project.file)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+    )
+    try:
+        deployments = wait_for(
+            lambda: {
+                d["name"]: d
+                for d in api(prefect_api, "/deployments/filter", {})
+                if d["name"] in ("sync-shop", "housekeeping", "sync-disabled_one")
+                and d["parameters"].get("project_file") == str(project.file)
+            }
+            if len(api(prefect_api, "/deployments/filter", {})) >= 2
+            else None,
+            90,
+            "deployments",
+        )
+        assert set(deployments) == {"sync-shop", "housekeeping"}  # disabled source: none
+        shop = deployments["sync-shop"]
+        assert "source:shop" in shop["tags"]
+        [schedule] = shop["schedules"]
+        assert schedule["schedule"]["cron"] == "0 * * * *"
+        assert schedule["schedule"]["timezone"] == "Europe/Lisbon"
+
+        run = api(prefect_api, f"/deployments/{shop['id']}/create_flow_run", {})
+        finished = wait_for(
+            lambda: (state := api(prefect_api, f"/flow_runs/{run['id']}")["state"]["type"])
+            in ("COMPLETED", "FAILED", "CRASHED")
+            and state,
+            180,
+            "the triggered run",
+        )
+        assert finished == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
+        assert any(r.id == run["id"] for r in runs_with_tag(prefect_api, "source:shop"))
+        with Warehouse(project).reader() as conn:
+            assert conn.execute("SELECT count(*) FROM raw_shop.items").fetchone() == (2,)
+    finally:
+        serve.send_signal(signal.SIGINT)
+        try:
+            serve.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+        log.close()
