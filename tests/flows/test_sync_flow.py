@@ -104,7 +104,8 @@ def test_sync_records_a_named_tagged_flow_run_with_an_artifact(
         prefect_api, "/artifacts/latest/filter", {"artifacts": {"key": {"any_": ["sync-shop"]}}}
     )
     assert "| orders | 100 |" in artifact[0]["data"]
-    assert _wait_for_event(prefect_api, "headwater.sync.completed", "shop")["rows"] == 102
+    event = _wait_for_event(prefect_api, "headwater.sync.completed", "shop", latest.id)
+    assert event["rows"] == 102 and event["tables"] == {"orders": 100, "refunds": 2}
 
 
 def test_merge_rerun_adds_no_duplicates_and_applies_updates(project: Project) -> None:
@@ -171,15 +172,17 @@ def _post(api: str, path: str, body: dict[str, Any]) -> Any:
         return json.loads(response.read())
 
 
-def _wait_for_event(api: str, name: str, source: str) -> dict[str, Any]:
-    """Events reach the server asynchronously; poll the events API for a few seconds."""
+def _wait_for_event(api: str, name: str, source: str, run_id: str) -> dict[str, Any]:
+    """The payload of event `name` that flow run `run_id` emitted; events reach the server
+    asynchronously, so poll the events API for a few seconds."""
     resource = {"id": [f"headwater.source.{source}"]}
     body = {"filter": {"event": {"name": [name]}, "resource": resource}}
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        events = _post(api, "/events/filter", body)["events"]
-        if events:
-            payload: dict[str, Any] = events[0]["payload"]
-            return payload
+        for event in _post(api, "/events/filter", body)["events"]:
+            related = {resource["prefect.resource.id"] for resource in event["related"]}
+            if f"prefect.flow-run.{run_id}" in related:
+                payload: dict[str, Any] = event["payload"]
+                return payload
         time.sleep(0.5)
     raise AssertionError(f"no {name} event for {source}")
