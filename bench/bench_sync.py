@@ -41,6 +41,7 @@ class Result:
 
     @property
     def rows_per_second(self) -> float:
+        """Throughput of the case."""
         return self.rows / self.seconds if self.seconds else 0.0
 
 
@@ -61,18 +62,20 @@ def timed(name: str, rows: int, argv: list[str], cwd: Path) -> Result:
 
 
 def write_orders(path: Path, rows: int) -> None:
+    """An orders CSV of `rows` deterministic rows."""
     path.parent.mkdir(parents=True, exist_ok=True)
     duckdb.sql(
         f"""COPY (SELECT i + 1 AS order_id, (hash(i) % 5000) + 1 AS customer_id,
                   TIMESTAMP '2025-01-01' + to_seconds((hash(i * 7) % 31536000)::BIGINT)
                     AS ordered_at,
-                  ['placed','shipped','delivered'][(hash(i * 3) % 3) + 1] AS status,
+                  ['placed','shipped','delivered'][(hash(i * 3) % 3)::BIGINT + 1] AS status,
                   round((hash(i * 11) % 50000) / 100.0, 2) AS amount
                 FROM range({rows}) t(i)) TO '{path}' (HEADER)"""
     )
 
 
 def project_yml(name: str, sources: str) -> str:
+    """A project.yml using its own Prefect server port, so the demo's server is untouched."""
     return f"project:\n  name: {name}\nprefect:\n  server_port: 4290\nsources:\n{sources}"
 
 
@@ -119,12 +122,14 @@ pipeline.run(orders())
 
 
 def headwater_sync(root: Path, name: str, source: str, rows: int) -> Result:
+    """Time `headwater sync SOURCE` in the project at `root`, as a user runs it."""
     return timed(
         name, rows, [sys.executable, "-m", "headwater", "sync", source, "-p", str(root)], root
     )
 
 
 def main() -> None:
+    """Generate the data, run every case, print the table and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--pg-rows", type=int, default=1_000_000)
@@ -188,6 +193,7 @@ def main() -> None:
 
 
 def bench_postgres(work: Path, rows: int) -> list[Result]:
+    """Cases (e) and (f) on a throwaway `rows`-row PostgreSQL table, dropped afterwards."""
     import sqlalchemy
 
     table = "headwater_bench_orders"

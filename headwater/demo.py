@@ -53,10 +53,10 @@ def write_orders_csv(path: Path, rows: int) -> None:
                  (hash(i) % {CUSTOMERS}) + 1 AS customer_id,
                  TIMESTAMP '2025-01-01' + to_seconds((hash(i * 7) % 31536000)::BIGINT)
                    AS ordered_at,
-                 ['placed', 'shipped', 'delivered', 'returned'][(hash(i * 3) % 4) + 1]
+                 ['placed', 'shipped', 'delivered', 'returned'][(hash(i * 3) % 4)::BIGINT + 1]
                    AS status,
                  round(((hash(i * 11) % 50000) / 100.0) + 1, 2)::DECIMAL(10, 2) AS amount,
-                 ['EUR', 'USD', 'GBP'][(hash(i * 5) % 3) + 1] AS currency
+                 ['EUR', 'USD', 'GBP'][(hash(i * 5) % 3)::BIGINT + 1] AS currency
           FROM range({rows}) t(i)
         ) TO '{path}' (HEADER, DELIMITER ',')
         """
@@ -75,7 +75,7 @@ def write_customers_parquet(path: Path) -> None:
           SELECT i + 1 AS customer_id,
                  'Customer ' || (i + 1) AS name,
                  'customer' || (i + 1) || '@example.com' AS email,
-                 ['PT', 'BE', 'NL', 'DE', 'FR', 'US'][(hash(i) % 6) + 1] AS country,
+                 ['PT', 'BE', 'NL', 'DE', 'FR', 'US'][(hash(i) % 6)::BIGINT + 1] AS country,
                  DATE '2020-01-01' + ((hash(i * 13) % 1800)::INTEGER) AS signed_up_on
           FROM range({CUSTOMERS}) t(i)
         ) TO '{path}' (FORMAT parquet)
