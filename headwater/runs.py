@@ -7,6 +7,7 @@ HTTP costs milliseconds, so read-only commands use this module instead.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -44,18 +45,38 @@ class RunInfo:
         return None
 
 
-def _post(api_url: str, path: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        f"{api_url}{path}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-    except (urllib.error.URLError, OSError) as exc:
-        raise TransientError(f"the Prefect API at {api_url} did not answer: {exc}") from None
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+"""Answers that mean "busy, ask again": a SQLite-backed Prefect server returns 503 while its
+database is locked. Prefect's own client retries the same codes."""
+
+
+def prefect_request(
+    api_url: str, path: str, body: dict[str, Any] | None = None, attempts: int = 5
+) -> Any:
+    """GET (or POST `body` to) `path` of the Prefect API and decode the JSON answer,
+    retrying busy answers with backoff; raise TransientError when it stays unreachable."""
+    data = json.dumps(body).encode() if body is not None else None
+    for attempt in range(attempts):
+        request = urllib.request.Request(
+            f"{api_url}{path}",
+            data=data,
+            headers={"Content-Type": "application/json"},
+            method="POST" if data is not None else "GET",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code not in RETRY_STATUSES or attempt == attempts - 1:
+                raise TransientError(
+                    f"the Prefect API at {api_url} answered {exc.code} to {path}"
+                ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            if attempt == attempts - 1:
+                message = f"the Prefect API at {api_url} did not answer: {exc}"
+                raise TransientError(message) from None
+        time.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -82,7 +103,7 @@ def runs_with_tag(api_url: str, tag: str, limit: int = 10) -> list[RunInfo]:
         "sort": "EXPECTED_START_TIME_DESC",
         "limit": limit,
     }
-    return [_run_info(raw) for raw in _post(api_url, "/flow_runs/filter", body)]
+    return [_run_info(raw) for raw in prefect_request(api_url, "/flow_runs/filter", body)]
 
 
 def latest_run(api_url: str, tag: str) -> RunInfo | None:

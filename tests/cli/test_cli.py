@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from headwater.cli import app
-from headwater.runs import runs_with_tag
+from headwater.runs import prefect_request, runs_with_tag
 
 runner = CliRunner()
 
@@ -103,14 +101,10 @@ def test_sql_session_is_read_only(tmp_path: Path) -> None:
 
 def _run_logs(api: str, run_id: str) -> list[str]:
     """Log messages of a flow run; logs arrive in batches, so poll briefly."""
-    body = json.dumps({"logs": {"flow_run_id": {"any_": [run_id]}}}).encode()
+    body = {"logs": {"flow_run_id": {"any_": [run_id]}}}
     deadline = time.monotonic() + 15
     messages: list[str] = []
     while time.monotonic() < deadline and not messages:
-        request = urllib.request.Request(
-            f"{api}/logs/filter", body, {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            messages = [entry["message"] for entry in json.loads(response.read())]
+        messages = [entry["message"] for entry in prefect_request(api, "/logs/filter", body)]
         time.sleep(0.5)
     return messages

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from headwater.runs import runs_with_tag
+from headwater.runs import prefect_request, runs_with_tag
 from headwater.warehouse import Warehouse
 from tests.conftest import MakeProject
 
@@ -39,12 +37,7 @@ schedules:
 
 
 def api(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        base + path, data, {"Content-Type": "application/json"}, method="POST" if data else "GET"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    return prefect_request(base, path, body)
 
 
 def wait_for(check: Any, seconds: float, what: str) -> Any:

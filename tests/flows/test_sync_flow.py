@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ import pytest
 
 from headwater.config import Project
 from headwater.errors import DataSafetyError
-from headwater.runs import runs_with_tag
+from headwater.runs import prefect_request, runs_with_tag
 from headwater.warehouse import Warehouse
 from tests.conftest import MakeProject
 
@@ -165,11 +163,7 @@ def test_retry_condition_retries_only_transient_errors() -> None:
 
 
 def _post(api: str, path: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        api + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    return prefect_request(api, path, body)
 
 
 def _wait_for_event(api: str, name: str, source: str, run_id: str) -> dict[str, Any]:
