@@ -64,6 +64,9 @@ def pipeline_for(project: Project, source: str) -> Pipeline:
     """The dlt pipeline of `source`: state under .headwater/pipelines, data in raw_<source>."""
     import dlt
 
+    # Staging tables are emptied after each load: otherwise every merged or replaced table
+    # keeps a second full copy in the lake.
+    dlt.config["load.truncate_staging_dataset"] = True
     return dlt.pipeline(
         pipeline_name=f"hw_{source}",
         pipelines_dir=str(project.state_dir / "pipelines"),

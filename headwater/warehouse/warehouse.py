@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 LAKE = "lake"
 """Name the DuckLake catalog is attached under in every session."""
 
+STAGING_SCHEMA_LAYOUT = "_hw_staging_%s"
+"""Schema of dlt's staging tables for schema %s; schemas starting with `_` are Headwater's."""
+
 _TRANSIENT_MARKERS = ("database is locked", "could not connect", "connection refused", "timeout")
 
 
@@ -141,9 +144,12 @@ class Warehouse:
         )
         credentials.global_config = connection_config(self.extension_dir)
         # insert-from-staging swaps the table in one transaction: a killed replace leaves the
-        # previous rows visible (truncate-and-insert would not).
+        # previous rows visible (truncate-and-insert would not). dlt's staging tables live in
+        # `_hw_staging_<schema>`: bookkeeping, so it stays out of the user's schema names.
         return dlt.destinations.ducklake(
-            credentials=credentials, replace_strategy="insert-from-staging"
+            credentials=credentials,
+            replace_strategy="insert-from-staging",
+            staging_dataset_name_layout=STAGING_SCHEMA_LAYOUT,
         )
 
     def schemas(self, conn: duckdb.DuckDBPyConnection) -> list[str]:
@@ -159,10 +165,12 @@ class Warehouse:
     def row_counts(
         self, conn: duckdb.DuckDBPyConnection, schema: str | None = None
     ) -> dict[tuple[str, str], int]:
-        """(schema, table) -> row count for user tables, dlt's `_dlt_*` tables left out."""
+        """(schema, table) -> row count for user tables; dlt's `_dlt_*` tables and Headwater's
+        `_`-prefixed schemas (staging) left out."""
         query = (
             "SELECT table_schema, table_name FROM information_schema.tables "
             f"WHERE table_catalog = {_quote(LAKE)} AND NOT starts_with(table_name, '_dlt_') "
+            "AND NOT starts_with(table_schema, '_') "
             + (f"AND table_schema = {_quote(schema)} " if schema else "")
             + "ORDER BY 1, 2"
         )

@@ -118,6 +118,10 @@ def test_merge_rerun_adds_no_duplicates_and_applies_updates(project: Project) ->
     assert count(project, "SELECT count(*) FROM raw_shop.orders") == 120
     assert count(project, "SELECT count(DISTINCT order_id) FROM raw_shop.orders") == 120
     assert count(project, "SELECT count(*) FROM raw_shop.orders WHERE status='shipped'") == 50
+    # dlt's staging copy is emptied after each merge and is not listed as a user table.
+    assert count(project, "SELECT count(*) FROM _hw_staging_raw_shop.orders") == 0
+    with Warehouse(project).reader() as conn:
+        assert {schema for schema, _ in Warehouse(project).row_counts(conn)} == {"raw_shop"}
 
 
 def test_empty_replace_is_refused_and_previous_rows_stay(project: Project) -> None:
