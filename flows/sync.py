@@ -16,6 +16,7 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from connectors import BackfillWindow, TableSpec, connector_for
+from flows.dbt import build_after_sync
 from flows.loading import TableLoad, load_table
 from headwater.config import Project, load_project
 from headwater.errors import HeadwaterError, TerminalError
@@ -129,6 +130,7 @@ def sync_source(
     if summary.failures:
         failed = "; ".join(summary.failures.values())
         raise TerminalError(f"{len(summary.failures)} of {len(specs)} tables failed: {failed}")
+    build_after_sync(str(project.file), source, summary.tables)  # dbt: source:<source>+
     return asdict(summary)
 
 

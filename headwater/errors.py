@@ -38,24 +38,22 @@ class MissingSecretError(TerminalError):
         )
 
 
-class ConnectorError(TerminalError):
+class _SourceTableError(HeadwaterError):
+    """An error whose message starts with the source and table it concerns."""
+
+    def __init__(self, source: str, table: str | None, cause: str) -> None:
+        self.source = source
+        self.table = table
+        where = f"source '{source}'" + (f", table '{table}'" if table else "")
+        super().__init__(f"{where}: {cause}")
+
+
+class ConnectorError(_SourceTableError, TerminalError):
     """A connector failed on a terminal cause; names the source and the table."""
 
-    def __init__(self, source: str, table: str | None, cause: str) -> None:
-        self.source = source
-        self.table = table
-        where = f"source '{source}'" + (f", table '{table}'" if table else "")
-        super().__init__(f"{where}: {cause}")
 
-
-class TransientConnectorError(TransientError):
+class TransientConnectorError(_SourceTableError, TransientError):
     """A connector failed on a cause that may pass (connection refused, timeout)."""
-
-    def __init__(self, source: str, table: str | None, cause: str) -> None:
-        self.source = source
-        self.table = table
-        where = f"source '{source}'" + (f", table '{table}'" if table else "")
-        super().__init__(f"{where}: {cause}")
 
 
 class DataSafetyError(TerminalError):

@@ -19,26 +19,10 @@ from connectors.files.connector import _reader, _suffix
 from headwater.config import Project
 from headwater.config.sources import FilesSource, FileTable
 from headwater.errors import ConnectorError
-from headwater.warehouse.extensions import ensure_extensions
 from headwater.warehouse.warehouse import Warehouse
 
 SOURCE = "shop"
 MakeProject = Callable[[str], Project]
-
-
-@pytest.fixture(scope="session")
-def extensions_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """DuckDB's extensions installed once (108 MB: about 1 s a copy) for all test projects."""
-    directory = tmp_path_factory.mktemp("duckdb_extensions")
-    ensure_extensions(directory)
-    return directory
-
-
-@pytest.fixture(autouse=True)
-def _share_extensions(tmp_path: Path, extensions_dir: Path) -> None:
-    """Point the test project's extension directory (in `tmp_path`) at the shared one."""
-    (tmp_path / ".headwater").mkdir(exist_ok=True)
-    (tmp_path / ".headwater" / "duckdb_extensions").symlink_to(extensions_dir)
 
 
 def project_with(

@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,27 +24,11 @@ from connectors.rest_api.connector import incremental_config, paginator_config
 from headwater.config import Project
 from headwater.config.sources import Paginator, RestApiSource, RestIncremental
 from headwater.errors import ConnectorError, MissingSecretError, TransientConnectorError
-from headwater.warehouse.extensions import ensure_extensions
 from headwater.warehouse.warehouse import Warehouse
 
 SOURCE = "api"
 PAGE_SIZE = 3
 MakeProject = Callable[[str], Project]
-
-
-@pytest.fixture(scope="session")
-def extensions_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """DuckDB's extensions installed once (108 MB: about 1 s a copy) for all test projects."""
-    directory = tmp_path_factory.mktemp("duckdb_extensions")
-    ensure_extensions(directory)
-    return directory
-
-
-@pytest.fixture(autouse=True)
-def _share_extensions(tmp_path: Path, extensions_dir: Path) -> None:
-    """Point the test project's extension directory (in `tmp_path`) at the shared one."""
-    (tmp_path / ".headwater").mkdir(exist_ok=True)
-    (tmp_path / ".headwater" / "duckdb_extensions").symlink_to(extensions_dir)
 
 
 @dataclass
