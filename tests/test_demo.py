@@ -1,4 +1,5 @@
-"""The demo project at the repo root: its data generates and every source syncs."""
+"""The demo project at the repo root: its data generates, every source syncs, and the dbt
+models downstream of each sync build."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ def test_demo_generates_data_and_syncs_every_source(
     tmp_path: Path, prefect_api: str, pg_url: str
 ) -> None:
     shutil.copy(REPO / "project.yml", tmp_path / "project.yml")
+    shutil.copytree(
+        REPO / "dbt_project", tmp_path / "dbt_project", ignore=shutil.ignore_patterns("target")
+    )
     result = CliRunner().invoke(
         app, ["demo", "--rows", "2000", "--project", str(tmp_path)], env={"COLUMNS": "200"}
     )
@@ -37,6 +41,11 @@ def test_demo_generates_data_and_syncs_every_source(
     assert counts[("raw_crm", "contacts")] == 600
     assert counts[("raw_crm", "deals")] == 1000
     assert counts[("raw_shop_pg", "products")] >= 500
+    # Each sync built the dbt models downstream of it: the demo builds end to end.
+    assert counts[("staging", "stg_orders")] == 2000
+    assert counts[("marts", "customer_revenue")] == 5000
+    assert counts[("marts", "account_pipeline")] == 200
+    assert 0 < counts[("marts", "daily_orders")] <= 365
 
     # A second run finds nothing new: the CSV is unchanged and the cursors hold.
     again = CliRunner().invoke(app, ["demo", "--rows", "2000", "--project", str(tmp_path)])
