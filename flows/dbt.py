@@ -164,3 +164,15 @@ def _artifact_row(node: NodeResult) -> dict[str, Any]:
         "rows": node.rows_affected,
         "message": node.message or "",
     }
+
+
+def build_outcome(state: Any) -> dict[str, Any] | None:
+    """What the build after a sync did, for the sync's summary: None when none ran, else
+    `completed`, the `models` built, `seconds` and the `error` when it failed."""
+    if state is None:
+        return None
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        return {"completed": False, "models": [], "seconds": None, "error": str(result)}
+    models = [node["name"] for node in result["nodes"] if node["resource_type"] == "model"]
+    return {"completed": True, "models": models, "seconds": result["seconds"], "error": None}

@@ -16,7 +16,7 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from connectors import BackfillWindow, TableSpec, connector_for
-from flows.dbt import build_after_sync
+from flows.dbt import build_after_sync, build_outcome
 from flows.loading import TableLoad, load_table
 from headwater.config import Project, load_project
 from headwater.errors import HeadwaterError, TerminalError
@@ -130,8 +130,9 @@ def sync_source(
     if summary.failures:
         failed = "; ".join(summary.failures.values())
         raise TerminalError(f"{len(summary.failures)} of {len(specs)} tables failed: {failed}")
-    build_after_sync(str(project.file), source, summary.tables)  # dbt: source:<source>+
-    return asdict(summary)
+    # The models downstream of what loaded: source:<source>.<table>+
+    built = build_outcome(build_after_sync(str(project.file), source, summary.tables))
+    return {**asdict(summary), "dbt": built}
 
 
 def _select_tables(project: Project, source: str, only: list[str] | None) -> list[TableSpec]:

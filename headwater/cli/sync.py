@@ -124,6 +124,21 @@ def sync(
         f"run details at {ui_url(loaded)}",
         highlight=False,
     )
+    _print_build(summary.get("dbt"))
+
+
+def _print_build(built: dict[str, Any] | None) -> None:
+    """One line on the dbt build a sync started (none when nothing loaded)."""
+    if built is None:
+        return
+    if built["completed"]:
+        console.print(
+            f"then built {len(built['models'])} dbt models downstream "
+            f"({', '.join(built['models'])}) in {built['seconds']:.1f}s",
+            highlight=False,
+        )
+    else:
+        console.print(f"[yellow]the dbt build after the sync failed:[/] {built['error']}")
 
 
 @friendly_errors
