@@ -35,10 +35,10 @@ sources:
 """
 
 
-def write_orders(path: Path, rows: int) -> None:
-    """The demo's orders columns, `rows` rows."""
+def write_orders(path: Path, rows: int, first_id: int = 1) -> None:
+    """The demo's orders columns, `rows` rows with ids from `first_id`."""
     duckdb.sql(
-        f"""COPY (SELECT i + 1 AS order_id, (hash(i) % 5000)::BIGINT + 1 AS customer_id,
+        f"""COPY (SELECT i + {first_id} AS order_id, (hash(i) % 5000)::BIGINT + 1 AS customer_id,
                   TIMESTAMP '2025-01-01' + to_seconds((hash(i * 7) % 31536000)::BIGINT)
                     AS ordered_at,
                   ['placed','shipped','returned'][(hash(i * 3) % 3)::BIGINT + 1] AS status,
@@ -80,7 +80,8 @@ def main() -> None:
         REPO / "dbt_project", root / "dbt_project", ignore=shutil.ignore_patterns("target", "logs")
     )
     only_stg_orders(root / "dbt_project")
-    write_orders(root / "orders.csv", 10)
+    # Warm-up ids do not collide with the measured file's: the demo's unique test would fail.
+    write_orders(root / "orders.csv", 10, first_id=args.rows + 1)
 
     from headwater.config import load_project
     from headwater.prefect_server import ensure_server
