@@ -19,6 +19,7 @@ import duckdb
 from connectors.base import BackfillWindow, CheckReport, Connector, TableSpec
 from headwater.config.sources import FilesSource, FileTable
 from headwater.errors import ConnectorError
+from headwater.warehouse.sql import quote_identifier, quote_literal
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -236,13 +237,13 @@ class Scan:
     def sql(self, files: list[MatchedFile]) -> str:
         """The DuckDB SELECT reading `files`; literals inlined, because binding `?`
         parameters makes duckdb import pandas (about 2 s)."""
-        scan = self._read_sql("[" + ", ".join(_quote(str(f.path)) for f in files) + "]")
+        scan = self._read_sql("[" + ", ".join(quote_literal(str(f.path)) for f in files) + "]")
         if not self.dedup_key:
             return scan
         # dlt deduplicates a merge load too, but keeps an arbitrary row; here the later file
         # (name order) and the later line win, as a folder of dated extracts means. Scans
         # keep file and line order, so row_number() over the scan numbers rows as read.
-        key = ", ".join(_ident(column) for column in self.dedup_key)
+        key = ", ".join(quote_identifier(column) for column in self.dedup_key)
         return (
             "SELECT * EXCLUDE (__hw_row) FROM "
             f"(SELECT *, row_number() OVER () AS __hw_row FROM ({scan})) "
@@ -255,7 +256,7 @@ class Scan:
             options = [f"header = {header}", "union_by_name = true"]
             delimiter = self.table.delimiter or ("\t" if self.reader == "tsv" else None)
             if delimiter is not None:
-                options.append(f"delim = {_quote(delimiter)}")
+                options.append(f"delim = {quote_literal(delimiter)}")
             return f"SELECT * FROM read_csv({paths}, {', '.join(options)})"
         if self.reader in ("jsonl", "json"):
             style = "newline_delimited" if self.reader == "jsonl" else "auto"
@@ -284,14 +285,6 @@ def _trim(exc: Exception) -> str:
     first = _NOISE.split(str(exc), maxsplit=1)[0]
     message = re.sub(r"\s+", " ", first).strip()
     return message if len(message) <= 400 else message[:397] + "..."
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _plural(count: int, noun: str) -> str:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from headwater.warehouse import LAKE
+from headwater.warehouse.sql import quote_identifier, quote_literal
 
 TableKey = tuple[str, str, str]
 """(catalog, schema, table), lower-cased."""
@@ -40,7 +41,7 @@ def warehouse_tables(
     """Tables and views of the given attached catalogs, dlt's `_dlt_*` tables left out, with
     columns, row counts (tables only) and the last dlt load of their schema."""
     # Literals rather than `?` parameters: binding makes duckdb import pandas (about 2 s).
-    wanted = ", ".join(_quote(c) for c in sorted(catalogs))
+    wanted = ", ".join(quote_literal(c) for c in sorted(catalogs))
     rows = conn.execute(
         "SELECT table_catalog, table_schema, table_name, table_type FROM information_schema.tables "
         f"WHERE table_catalog IN ({wanted}) ORDER BY 1, 2, 3"
@@ -60,7 +61,8 @@ def warehouse_tables(
     counts: dict[TableKey, int] = {}
     if counted:
         union = " UNION ALL ".join(
-            f"SELECT {_quote(c)}, {_quote(s)}, {_quote(t)}, count(*) FROM {_name(c, s, t)}"
+            f"SELECT {quote_literal(c)}, {quote_literal(s)}, {quote_literal(t)}, count(*) "
+            f"FROM {quote_identifier(c, s, t)}"
             for c, s, t, _ in counted
         )
         counts = {
@@ -88,15 +90,7 @@ def _last_load(conn: duckdb.DuckDBPyConnection, catalog: str, schema: str) -> da
     # session time zone and avoids DuckDB's tz-aware conversion.
     row = conn.execute(
         "SELECT timezone('UTC', max(inserted_at)) FROM "
-        f"{_name(catalog, schema, '_dlt_loads')} WHERE status = 0"
+        f"{quote_identifier(catalog, schema, '_dlt_loads')} WHERE status = 0"
     ).fetchone()
     value = row[0] if row else None
     return value.replace(tzinfo=UTC) if isinstance(value, datetime) else None
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _name(*parts: str) -> str:
-    return ".".join('"' + part.replace('"', '""') + '"' for part in parts)

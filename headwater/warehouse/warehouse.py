@@ -15,6 +15,7 @@ from headwater.config.project import Project, read_secret
 from headwater.errors import TerminalError, TransientError
 from headwater.warehouse.extensions import connection_config, ensure_extensions
 from headwater.warehouse.lock import write_lock
+from headwater.warehouse.sql import quote_identifier, quote_literal
 
 if TYPE_CHECKING:
     from dlt.common.destination import Destination
@@ -76,10 +77,12 @@ class Warehouse:
 
     def _attach_sql(self, read_only: bool) -> str:
         target, extra = self._catalog_target()
-        options = [f"DATA_PATH {_quote(str(self.data_path) + '/')}"]
+        options = [f"DATA_PATH {quote_literal(str(self.data_path) + '/')}"]
         if read_only:
             options.append("READ_ONLY")
-        return f"ATTACH IF NOT EXISTS {_quote(target)} AS {LAKE} ({', '.join(options)}{extra})"
+        return (
+            f"ATTACH IF NOT EXISTS {quote_literal(target)} AS {LAKE} ({', '.join(options)}{extra})"
+        )
 
     def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with the lake attached as `lake` and selected."""
@@ -158,7 +161,7 @@ class Warehouse:
         # (about 2 s), which every CLI call would pay.
         rows = conn.execute(
             "SELECT schema_name FROM information_schema.schemata "
-            f"WHERE catalog_name = {_quote(LAKE)} ORDER BY 1"
+            f"WHERE catalog_name = {quote_literal(LAKE)} ORDER BY 1"
         ).fetchall()
         return [row[0] for row in rows]
 
@@ -169,27 +172,19 @@ class Warehouse:
         `_`-prefixed schemas (staging) left out."""
         query = (
             "SELECT table_schema, table_name FROM information_schema.tables "
-            f"WHERE table_catalog = {_quote(LAKE)} AND NOT starts_with(table_name, '_dlt_') "
+            f"WHERE table_catalog = {quote_literal(LAKE)} AND NOT starts_with(table_name, '_dlt_') "
             "AND NOT starts_with(table_schema, '_') "
-            + (f"AND table_schema = {_quote(schema)} " if schema else "")
+            + (f"AND table_schema = {quote_literal(schema)} " if schema else "")
             + "ORDER BY 1, 2"
         )
         tables = conn.execute(query).fetchall()
         if not tables:
             return {}
         union = " UNION ALL ".join(
-            f"SELECT {_quote(s)}, {_quote(t)}, count(*) FROM {_ident(s)}.{_ident(t)}"
+            f"SELECT {quote_literal(s)}, {quote_literal(t)}, count(*) FROM {quote_identifier(s, t)}"
             for s, t in tables
         )
         return {(s, t): int(n) for s, t, n in conn.execute(union).fetchall()}
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def raw_schema(source: str) -> str:
