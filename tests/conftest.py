@@ -8,9 +8,11 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +116,20 @@ def prefect_api() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def wait_for_event(api: str, name: str, run_id: str, seconds: float = 20) -> dict[str, Any]:
+    """The payload of event `name` that flow run `run_id` emitted; events reach the server
+    asynchronously, so poll the events API for a while."""
+    from headwater.runs import prefect_request
+
+    body = {"filter": {"event": {"name": [name]}}}
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for event in prefect_request(api, "/events/filter", body)["events"]:
+            related = {resource["prefect.resource.id"] for resource in event["related"]}
+            if f"prefect.flow-run.{run_id}" in related:
+                payload: dict[str, Any] = event["payload"]
+                return payload
+        time.sleep(0.5)
+    raise AssertionError(f"no {name} event for flow run {run_id}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from headwater.config import Project
 from headwater.dbt.history import node_status
 from headwater.dbt.profile import dbt_paths
 from headwater.runs import prefect_request
+from tests.conftest import wait_for_event
 from tests.dbt.conftest import new_project
 
 pytestmark = pytest.mark.slow
@@ -21,19 +21,6 @@ DAILY = "model.headwater_demo.daily_orders"
 STG_CUSTOMERS = "model.headwater_demo.stg_customers"
 REVENUE = "model.headwater_demo.customer_revenue"
 
-
-def _wait_for_event(api: str, name: str, run_id: str) -> dict[str, Any]:
-    """Payload of event `name` emitted by flow run `run_id` (events arrive asynchronously)."""
-    body = {"filter": {"event": {"name": [name]}}}
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        for event in prefect_request(api, "/events/filter", body)["events"]:
-            related = {resource["prefect.resource.id"] for resource in event["related"]}
-            if f"prefect.flow-run.{run_id}" in related:
-                payload: dict[str, Any] = event["payload"]
-                return payload
-        time.sleep(0.5)
-    raise AssertionError(f"no {name} event for run {run_id}")
 
 
 def _artifact_rows(api: str, run_id: str) -> list[dict[str, Any]]:
@@ -58,7 +45,7 @@ def test_flow_reports_every_node_and_fails_with_the_messages(
     assert rows["stg_orders"]["status"] == "success" and rows["stg_orders"]["type"] == "model"
     assert rows["daily_orders"]["rows"] == 3 and rows["customer_revenue"]["rows"] == 20
     assert rows["unique_stg_orders_order_id"]["status"] == "pass"
-    event = _wait_for_event(prefect_api, "headwater.dbt.completed", run_id)
+    event = wait_for_event(prefect_api, "headwater.dbt.completed", run_id)
     assert event["select"] == [] and "daily_orders" in event["models"]
 
     broken = dbt_paths(lake_project).project_dir / "models" / "broken.sql"
@@ -74,7 +61,7 @@ def test_flow_reports_every_node_and_fails_with_the_messages(
     assert "compiled SQL: " in str(caught.value)
     run_id = str(state.state_details.flow_run_id)
     assert _artifact_rows(prefect_api, run_id)[0]["status"] == "error"
-    event = _wait_for_event(prefect_api, "headwater.dbt.failed", run_id)
+    event = wait_for_event(prefect_api, "headwater.dbt.failed", run_id)
     assert list(event["failures"]) == ["model.headwater_demo.broken"]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from headwater.config import Project
 from headwater.errors import DataSafetyError
 from headwater.runs import prefect_request, runs_with_tag
 from headwater.warehouse import Warehouse
-from tests.conftest import MakeProject
+from tests.conftest import MakeProject, wait_for_event
 
 pytestmark = pytest.mark.slow
 
@@ -102,7 +101,7 @@ def test_sync_records_a_named_tagged_flow_run_with_an_artifact(
         prefect_api, "/artifacts/latest/filter", {"artifacts": {"key": {"any_": ["sync-shop"]}}}
     )
     assert "| orders | 100 |" in artifact[0]["data"]
-    event = _wait_for_event(prefect_api, "headwater.sync.completed", "shop", latest.id)
+    event = wait_for_event(prefect_api, "headwater.sync.completed", latest.id)
     assert event["rows"] == 102 and event["tables"] == {"orders": 100, "refunds": 2}
 
 
@@ -169,18 +168,3 @@ def test_retry_condition_retries_only_transient_errors() -> None:
 def _post(api: str, path: str, body: dict[str, Any]) -> Any:
     return prefect_request(api, path, body)
 
-
-def _wait_for_event(api: str, name: str, source: str, run_id: str) -> dict[str, Any]:
-    """The payload of event `name` that flow run `run_id` emitted; events reach the server
-    asynchronously, so poll the events API for a few seconds."""
-    resource = {"id": [f"headwater.source.{source}"]}
-    body = {"filter": {"event": {"name": [name]}, "resource": resource}}
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        for event in _post(api, "/events/filter", body)["events"]:
-            related = {resource["prefect.resource.id"] for resource in event["related"]}
-            if f"prefect.flow-run.{run_id}" in related:
-                payload: dict[str, Any] = event["payload"]
-                return payload
-        time.sleep(0.5)
-    raise AssertionError(f"no {name} event for {source}")
