@@ -16,7 +16,7 @@ import duckdb
 from headwater.catalog.column_lineage import ColumnEdge, ColumnRef, EdgeKind, column_lineage
 from headwater.catalog.manifest import Manifest, ManifestNode
 from headwater.errors import TerminalError
-from headwater.warehouse import LAKE
+from headwater.warehouse import table_columns
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,12 @@ class ColumnTree:
 
 
 def warehouse_schema(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
-    """`schema.table` -> {column: type} for every table and view of the lake."""
-    rows = conn.execute(
-        "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
-        f"WHERE table_catalog = '{LAKE}' ORDER BY table_schema, table_name, ordinal_position"
-    ).fetchall()
-    schema: dict[str, dict[str, str]] = defaultdict(dict)
-    for table_schema, table, column, data_type in rows:
-        schema[f"{table_schema}.{table}".lower()][column.lower()] = data_type
-    return dict(schema)
+    """`schema.table` -> {column: type} for every table and view of the lake, lower-cased as
+    column edges name them."""
+    return {
+        f"{schema}.{table}".lower(): {column.lower(): kind for column, kind in columns.items()}
+        for (schema, table), columns in table_columns(conn).items()
+    }
 
 
 def relation_of(node: ManifestNode) -> str:

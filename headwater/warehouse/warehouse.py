@@ -197,3 +197,18 @@ def _classify(exc: duckdb.Error, doing: str) -> Exception:
     if any(marker in message.lower() for marker in _TRANSIENT_MARKERS):
         return TransientError(f"{doing}: {message}")
     return TerminalError(f"{doing}: {message}")
+
+
+def table_columns(conn: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], dict[str, str]]:
+    """(schema, table) -> {column: type}, in column order, for the lake's user tables and
+    views; dlt's `_dlt_*` tables and Headwater's `_`-prefixed schemas left out."""
+    rows = conn.execute(
+        "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+        f"WHERE table_catalog = {quote_literal(LAKE)} AND NOT starts_with(table_name, '_dlt_') "
+        "AND NOT starts_with(table_schema, '_') "
+        "ORDER BY table_schema, table_name, ordinal_position"
+    ).fetchall()
+    columns: dict[tuple[str, str], dict[str, str]] = {}
+    for schema, table, column, data_type in rows:
+        columns.setdefault((schema, table), {})[column] = data_type
+    return columns
