@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
 from rich.tree import Tree
@@ -14,6 +15,8 @@ from headwater.catalog.manifest import load_manifest
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
 from headwater.config import load_project
 from headwater.warehouse import Warehouse
+
+Node = TypeVar("Node", LineageTree, ColumnTree)
 
 
 @friendly_errors
@@ -57,27 +60,30 @@ def lineage(
 
 
 def _model_tree(tree: LineageTree, direction: str) -> Tree:
-    root = Tree(f"[bold]{tree.node.name}[/] ({tree.node.resource_type}) {direction}")
-    _add_models(root, tree)
-    return root
+    def label(node: LineageTree) -> str:
+        mark = " [dim](cycle)[/]" if node.cycle else " [dim](see above)[/]" if node.repeated else ""
+        return f"{node.node.name} ({node.node.resource_type}){mark}"
 
-
-def _add_models(branch: Tree, tree: LineageTree) -> None:
-    for child in tree.children:
-        mark = ""
-        if child.cycle or child.repeated:
-            mark = " [dim](cycle)[/]" if child.cycle else " [dim](see above)[/]"
-        _add_models(branch.add(f"{child.node.name} ({child.node.resource_type}){mark}"), child)
+    return _render(
+        tree, f"[bold]{tree.node.name}[/] ({tree.node.resource_type}) {direction}", label
+    )
 
 
 def _column_tree(tree: ColumnTree, direction: str) -> Tree:
-    root = Tree(f"[bold]{tree.column.table}.{tree.column.column}[/] {direction}")
-    _add_columns(root, tree)
+    def label(node: ColumnTree) -> str:
+        mark = " [dim](cycle)[/]" if node.cycle else ""
+        return f"{node.column.table}.{node.column.column} [cyan]{node.kind}[/]{mark}"
+
+    return _render(tree, f"[bold]{tree.column.table}.{tree.column.column}[/] {direction}", label)
+
+
+def _render(tree: Node, title: str, label: Callable[[Node], str]) -> Tree:
+    """A rich Tree of `tree`'s children, in order, each line written by `label`."""
+    root = Tree(title)
+
+    def add(branch: Tree, node: Node) -> None:
+        for child in node.children:
+            add(branch.add(label(child)), child)
+
+    add(root, tree)
     return root
-
-
-def _add_columns(branch: Tree, tree: ColumnTree) -> None:
-    for child in tree.children:
-        mark = " [dim](cycle)[/]" if child.cycle else ""
-        label = f"{child.column.table}.{child.column.column} [cyan]{child.kind}[/]{mark}"
-        _add_columns(branch.add(label), child)

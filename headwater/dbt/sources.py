@@ -104,21 +104,11 @@ def _merge_tables(
 ) -> None:
     table_entries = entry.setdefault("tables", CommentedSeq())
     for name, columns in tables.items():
-        table = _find(table_entries, name)
-        if table is None:
-            table = CommentedMap(name=name)
-            table_entries.append(table)
-            update.added.append(f"{source}.{name}")
-        _mark(table, present=True)
+        table = _find_or_add(table_entries, name, f"{source}.{name}", update)
         column_entries = table.setdefault("columns", CommentedSeq())
         for column, data_type in columns.items():
-            item = _find(column_entries, column)
-            if item is None:
-                item = CommentedMap(name=column)
-                column_entries.append(item)
-                update.added.append(f"{source}.{name}.{column}")
+            item = _find_or_add(column_entries, column, f"{source}.{name}.{column}", update)
             item["data_type"] = data_type
-            _mark(item, present=True)
         for item in column_entries:
             if isinstance(item, CommentedMap) and item.get("name") not in columns:
                 _mark(item, present=False)
@@ -127,6 +117,18 @@ def _merge_tables(
         if isinstance(table, CommentedMap) and table.get("name") not in tables:
             _mark(table, present=False)
             update.missing.append(f"{source}.{table.get('name')}")
+
+
+def _find_or_add(items: CommentedSeq, name: str, label: str, update: SourcesUpdate) -> CommentedMap:
+    """The entry called `name` in `items` (appended, and `label` recorded as added, when
+    absent), marked present in the warehouse."""
+    item = _find(items, name)
+    if item is None:
+        item = CommentedMap(name=name)
+        items.append(item)
+        update.added.append(label)
+    _mark(item, present=True)
+    return item
 
 
 def _find(items: Any, name: str) -> CommentedMap | None:

@@ -97,7 +97,7 @@ def test_sync_records_a_named_tagged_flow_run_with_an_artifact(
     [latest] = runs_with_tag(prefect_api, "source:shop", limit=1)
     assert latest.state == "completed"
     assert latest.name.startswith("sync-shop-") and latest.name.endswith("Z")
-    artifact = _post(
+    artifact = prefect_request(
         prefect_api, "/artifacts/latest/filter", {"artifacts": {"key": {"any_": ["sync-shop"]}}}
     )
     assert "| orders | 100 |" in artifact[0]["data"]
@@ -163,8 +163,3 @@ def test_retry_condition_retries_only_transient_errors() -> None:
     terminal = Failed(data=DataSafetyError("empty replace"))
     assert _retry_transient(None, None, transient) is True  # type: ignore[arg-type]
     assert _retry_transient(None, None, terminal) is False  # type: ignore[arg-type]
-
-
-def _post(api: str, path: str, body: dict[str, Any]) -> Any:
-    return prefect_request(api, path, body)
-
