@@ -6,14 +6,11 @@ from typing import Any
 
 from prefect.schedules import Cron, Schedule
 
+from flows.dbt import dbt_build
 from flows.housekeeping import HOUSEKEEPING_CRON, warehouse_housekeeping
 from flows.sync import sync_source
 from headwater.config import Project
-
-
-def sync_deployment_name(source: str) -> str:
-    """Name of the deployment that syncs `source` (flow `sync_source`)."""
-    return f"sync-{source}"
+from headwater.runs import DBT_BUILD_DEPLOYMENT, source_tag, sync_deployment_name
 
 
 def source_schedules(project: Project, source: str) -> list[Schedule]:
@@ -26,13 +23,23 @@ def source_schedules(project: Project, source: str) -> list[Schedule]:
 
 
 def build_deployments(project: Project) -> list[Any]:
-    """One runner deployment per enabled source plus daily housekeeping, ready for
-    `prefect.serve`."""
+    """One runner deployment per enabled source, one for dbt builds (triggered over the API)
+    and daily housekeeping, ready for `prefect.serve`.
+
+    Each source's deployment runs one sync at a time: Prefect queues a second run
+    (AwaitingConcurrencySlot) until the first ends, so two syncs never race on one table."""
+    project_tag = f"project:{project.config.project.name}"
     deployments = [
+        dbt_build.to_deployment(
+            name=DBT_BUILD_DEPLOYMENT,
+            parameters={"project_file": str(project.file)},
+            tags=[project_tag],
+            description="dbt build of a selection (the API's model runs)",
+        ),
         warehouse_housekeeping.to_deployment(
             name="housekeeping",
             parameters={"project_file": str(project.file)},
-            tags=[f"project:{project.config.project.name}"],
+            tags=[project_tag],
             description="Expire warehouse snapshots past the retention",
             schedules=[Cron(HOUSEKEEPING_CRON, timezone="UTC")],
         )
@@ -44,9 +51,10 @@ def build_deployments(project: Project) -> list[Any]:
             sync_source.to_deployment(
                 name=sync_deployment_name(name),
                 parameters={"source": name, "project_file": str(project.file)},
-                tags=[f"source:{name}", f"project:{project.config.project.name}"],
+                tags=[source_tag(name), project_tag],
                 description=config.description or f"Sync source {name} into raw_{name}",
                 schedules=source_schedules(project, name),
+                concurrency_limit=1,
             )
         )
     return deployments

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import get_run_context
@@ -20,6 +20,7 @@ from flows.dbt import build_after_sync, build_outcome
 from flows.loading import TableLoad, load_table
 from headwater.config import Project, load_project
 from headwater.errors import HeadwaterError, TerminalError
+from headwater.runs import source_tag
 
 TableListener = Callable[[str, str, TableLoad | None, str | None], None]
 """Called with (source, table, result, error) when a table starts (result and error None)
@@ -110,7 +111,7 @@ def sync_source(
 ) -> dict[str, Any]:
     """Sync every table (or `tables`) of `source`; `start`/`end` backfill cursor tables."""
     project = load_project(project_file)
-    _tag_run(f"source:{source}")
+    _tag_run(source_tag(source))
     summary = SyncSummary(source=source)
     try:
         specs = _select_tables(project, source, tables)
@@ -165,12 +166,13 @@ def _tag_run(tag: str) -> None:
 
 
 def _finish(project: Project, summary: SyncSummary, fatal: str | None) -> None:
-    """Write the run's artifact and emit its Prefect event."""
+    """Write the run's table artifact (one row per table) and emit its Prefect event."""
     failed = bool(fatal or summary.failures)
-    create_markdown_artifact(
+    create_table_artifact(
         key=f"sync-{summary.source.replace('_', '-')}",
-        markdown=_markdown(summary, fatal),
-        description=f"Sync of source {summary.source}",
+        table=_artifact_rows(summary, fatal),
+        description=f"Sync of source {summary.source}: "
+        f"{'failed' if failed else 'succeeded'}, {summary.rows:,} rows",
     )
     emit_event(
         event="headwater.sync.failed" if failed else "headwater.sync.completed",
@@ -189,17 +191,24 @@ def _finish(project: Project, summary: SyncSummary, fatal: str | None) -> None:
     )
 
 
-def _markdown(summary: SyncSummary, fatal: str | None) -> str:
-    lines = [f"# Sync of `{summary.source}`", ""]
-    if fatal:
-        lines += [f"**Failed before loading:** {fatal}", ""]
-    lines += ["| table | rows | seconds | rows/s | write |", "|---|---:|---:|---:|---|"]
-    for entry in summary.tables:
-        lines.append(
-            f"| {entry['table']} | {entry['rows']:,} | {entry['seconds']:.2f} | "
-            f"{entry['rows_per_second']:,.0f} | {entry['write_disposition']} |"
-        )
+def _artifact_rows(summary: SyncSummary, fatal: str | None) -> list[dict[str, Any]]:
+    """Rows of the artifact; the API reads `table` and `rows` from them."""
+    rows: list[dict[str, Any]] = [
+        {
+            "table": entry["table"],
+            "status": "loaded",
+            "rows": entry["rows"],
+            "seconds": round(entry["seconds"], 3),
+            "rows_per_second": round(entry["rows_per_second"]),
+            "write_disposition": entry["write_disposition"],
+            "error": None,
+        }
+        for entry in summary.tables
+    ]
     for table, error in summary.failures.items():
-        lines.append(f"| {table} | failed | | | {error} |")
-    lines += ["", f"**Total rows:** {summary.rows:,}"]
-    return "\n".join(lines)
+        rows.append({"table": table, "status": "failed", "rows": None, "seconds": None,
+                     "rows_per_second": None, "write_disposition": None, "error": error})
+    if fatal:
+        rows.append({"table": "*", "status": "failed", "rows": None, "seconds": None,
+                     "rows_per_second": None, "write_disposition": None, "error": fatal})
+    return rows

@@ -45,6 +45,27 @@ class RunInfo:
         return None
 
 
+RUN_KINDS: dict[str, str] = {
+    "sync": "sync_source",
+    "dbt": "dbt_build",
+    "housekeeping": "warehouse_housekeeping",
+}
+"""Kind of run -> the Prefect flow that runs it."""
+
+DBT_BUILD_DEPLOYMENT = "dbt-build"
+"""Name of the served deployment of flow `dbt_build`."""
+
+
+def sync_deployment_name(source: str) -> str:
+    """Name of the served deployment that syncs `source` (flow `sync_source`)."""
+    return f"sync-{source}"
+
+
+def source_tag(source: str) -> str:
+    """The tag every sync run of `source` carries."""
+    return f"source:{source}"
+
+
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 """Answers that mean "busy, ask again": a SQLite-backed Prefect server returns 503 while its
 database is locked. Prefect's own client retries the same codes."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from headwater.cli.common import ProjectOption, console, fail, friendly_errors
+from headwater.cli.common import ProjectOption, console, friendly_errors
 from headwater.config import Project, load_project
 
 if TYPE_CHECKING:
@@ -100,37 +100,22 @@ def build(
 @friendly_errors
 def models(project: ProjectOption = None) -> None:
     """List the dbt models: materialization, last status and last run."""
-    from headwater.dbt.history import node_status
-    from headwater.dbt.runner import load_manifest, parse
-    from headwater.dbt.selection import manifest_is_current
+    from headwater.dbt.models import list_models
 
-    loaded = load_project(project)
-    if not manifest_is_current(loaded):  # else skip even dbt's start-up (about 3 s)
-        parsed = parse(loaded)
-        if not parsed.success:
-            raise fail(parsed.failure_message())
-    manifest = load_manifest(loaded) or {}
-    history = node_status(loaded)
+    found = list_models(load_project(project))
     table = Table("model", "materialized", "schema", "last status", "last run (UTC)", "rows")
-    count = 0
-    for unique_id, node in sorted(manifest.get("nodes", {}).items()):
-        if node.get("resource_type") != "model":
-            continue
-        count += 1
-        last = history.get(unique_id, {})
-        status = last.get("status", "never run")
-        color = _STATUS_COLORS.get(status, "red" if last else "dim")
-        rows = last.get("rows")
+    for model in found:
+        color = _STATUS_COLORS.get(model.last_status, "dim" if model.last_run_at is None else "red")
         table.add_row(
-            node["name"],
-            node.get("config", {}).get("materialized", ""),
-            node.get("schema", ""),
-            f"[{color}]{status}[/]",
-            str(last.get("finished_at", "")).replace("T", " ").split("+")[0],
-            f"{rows:,}" if isinstance(rows, int) else "",
+            model.name,
+            model.materialized,
+            model.schema,
+            f"[{color}]{model.last_status}[/]",
+            str(model.last_run_at or "").replace("T", " ").split("+")[0],
+            f"{model.rows:,}" if model.rows is not None else "",
         )
     console.print(table)
-    console.print(f"{count} models", highlight=False)
+    console.print(f"{len(found)} models", highlight=False)
 
 
 @app.command()

@@ -8,6 +8,7 @@ import typer
 
 from headwater import __version__
 from headwater.cli import dbt, lineage, serve, sync
+from headwater.cli.api import api
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
 from headwater.cli.scaffold import init
 from headwater.config import load_project
@@ -25,6 +26,7 @@ app.command()(sync.sync)
 app.command()(sync.status)
 app.command()(sync.demo)
 app.command()(serve.serve)
+app.command()(api)
 app.command()(lineage.lineage)
 app.add_typer(dbt.app, name="dbt")
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+from typing import Annotated
 
+import typer
+
+from headwater.cli.api import api_command
 from headwater.cli.common import ProjectOption, console, friendly_errors
 from headwater.config import load_project
 from headwater.prefect_server import (
@@ -17,11 +21,19 @@ from headwater.prefect_server import (
     wait_until_healthy,
 )
 
+# Runs the API creates wait for the runner's next poll; Prefect's default is every 10 s.
+RUNNER_POLL_SECONDS = "2"
+
 
 @friendly_errors
-def serve(project: ProjectOption = None) -> None:
-    """Start the Prefect server (unless PREFECT_API_URL points to one) and serve the
-    deployments built from project.yml until interrupted."""
+def serve(
+    project: ProjectOption = None,
+    api_host: Annotated[str | None, typer.Option(help="API interface (default: api.host).")] = None,
+    api_port: Annotated[int | None, typer.Option(help="API port (default: api.port).")] = None,
+    no_api: Annotated[bool, typer.Option("--no-api", help="Serve flows only.")] = False,
+) -> None:
+    """Start the Prefect server (unless PREFECT_API_URL points to one), the REST API, and
+    serve the deployments built from project.yml, until interrupted."""
     loaded = load_project(project)
     local = is_local_server(loaded)  # before configure_environment sets PREFECT_API_URL
     url = configure_environment(loaded)
@@ -33,6 +45,11 @@ def serve(project: ProjectOption = None) -> None:
     else:
         console.print(f"using the Prefect server at {url}", highlight=False)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", RUNNER_POLL_SECONDS)
+    api_process: subprocess.Popen[bytes] | None = None
+    if not no_api:
+        # Its own process: a busy API never slows the runner, and one never stops the other.
+        api_process = subprocess.Popen(api_command(loaded, api_host, api_port))
     from prefect import serve as prefect_serve
 
     from flows.deployments import build_deployments
@@ -46,6 +63,9 @@ def serve(project: ProjectOption = None) -> None:
     try:
         prefect_serve(*deployments, print_starting_message=False)
     finally:
+        if api_process is not None:
+            api_process.terminate()
+            api_process.wait(timeout=30)
         if server is not None:
             server.terminate()
             server.wait(timeout=30)

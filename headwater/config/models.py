@@ -115,14 +115,22 @@ class GovernanceConfig(StrictModel):
 
 
 class AuthConfig(StrictModel):
-    """API authentication settings (extended by the API feature)."""
+    """API authentication: lockout, sessions, 2FA and invitations."""
 
     max_failed_logins: int = Field(default=5, ge=1)
     """Failed logins before the account is locked."""
     lockout_minutes: int = Field(default=15, ge=1)
     """How long a locked account stays locked."""
     require_2fa: bool = False
-    """Force every user to set up TOTP."""
+    """Force every user to set up TOTP: until they do, only the 2FA setup routes answer."""
+    session_hours: float = Field(default=12, gt=0)
+    """Lifetime of a login session (its cookie)."""
+    secure_cookies: bool = False
+    """Mark the session cookie `Secure` (turn on behind HTTPS)."""
+    invite_days: int = Field(default=7, ge=1)
+    """How long an invitation token can be accepted."""
+    login_rate_limit_per_minute: int = Field(default=10, ge=1)
+    """Login attempts (login, 2FA verify, setup, accept-invite) per client address per minute."""
 
 
 class ApiConfig(StrictModel):
@@ -132,6 +140,22 @@ class ApiConfig(StrictModel):
     """Interface the API listens on."""
     port: int = Field(default=8800, ge=1, le=65535)
     """Port the API listens on."""
+    rate_limit_per_minute: int = Field(default=1200, ge=1)
+    """Requests per minute per user or API key; more get 429 with Retry-After."""
+    query_timeout_seconds: float = Field(default=30, gt=0, le=3600)
+    """`/api/query`: a query running longer is interrupted."""
+    query_max_rows: int = Field(default=10_000, ge=1)
+    """`/api/query`: rows returned at most (the answer says `truncated`)."""
+
+
+class StoreConfig(StrictModel):
+    """The metadata database (users, sessions, API keys, audit log), through SQLAlchemy."""
+
+    path: str = ".headwater/metadata.sqlite"
+    """SQLite file, relative to project.yml (the default)."""
+    url_env: EnvVarName | None = None
+    """Env var holding a SQLAlchemy URL (e.g. `postgresql+psycopg://hw@db/headwater`);
+    when set, it is used instead of `path`."""
 
 
 class ProjectConfig(StrictModel):
@@ -157,6 +181,8 @@ class ProjectConfig(StrictModel):
     """API authentication."""
     api: ApiConfig = Field(default_factory=ApiConfig)
     """The REST API service."""
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    """The metadata database."""
 
     @model_validator(mode="after")
     def _schedules_name_sources(self) -> ProjectConfig:

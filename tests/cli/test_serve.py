@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,20 @@ def api(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
     return prefect_request(base, path, body)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return json.loads(response.read())
+    except OSError:
+        return None
+
+
 def wait_for(check: Any, seconds: float, what: str) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -56,8 +73,10 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
     project = make_project(PROJECT)
     (project.root / "items.csv").write_text("sku,qty\na,1\nb,2\n")
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed in finally
+    api_port = free_port()
     serve = subprocess.Popen(
-        [sys.executable, "-m", "headwater", "serve", "--project", str(project.file)],
+        [sys.executable, "-m", "headwater", "serve", "--project", str(project.file),
+         "--api-port", str(api_port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=os.environ.copy(),
@@ -67,7 +86,7 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
             lambda: {
                 d["name"]: d
                 for d in api(prefect_api, "/deployments/filter", {})
-                if d["name"] in ("sync-shop", "housekeeping", "sync-disabled_one")
+                if d["name"] in ("sync-shop", "housekeeping", "sync-disabled_one", "dbt-build")
                 and d["parameters"].get("project_file") == str(project.file)
             }
             if len(api(prefect_api, "/deployments/filter", {})) >= 2
@@ -75,7 +94,8 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
             90,
             "deployments",
         )
-        assert set(deployments) == {"sync-shop", "housekeeping"}  # disabled source: none
+        # Disabled source: none; dbt-build is served for the API's model runs.
+        assert set(deployments) == {"sync-shop", "housekeeping", "dbt-build"}
         shop = deployments["sync-shop"]
         assert "source:shop" in shop["tags"]
         [schedule] = shop["schedules"]
@@ -94,6 +114,9 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
         assert any(r.id == run["id"] for r in runs_with_tag(prefect_api, "source:shop"))
         with Warehouse(project).reader() as conn:
             assert conn.execute("SELECT count(*) FROM raw_shop.items").fetchone() == (2,)
+        # The REST API runs beside the runner, on the port given.
+        health = wait_for(lambda: _get(f"http://127.0.0.1:{api_port}/api/health"), 60, "the API")
+        assert health["status"] == "ok"
     finally:
         serve.send_signal(signal.SIGINT)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,11 @@ def test_sync_records_a_named_tagged_flow_run_with_an_artifact(
     artifact = prefect_request(
         prefect_api, "/artifacts/latest/filter", {"artifacts": {"key": {"any_": ["sync-shop"]}}}
     )
-    assert "| orders | 100 |" in artifact[0]["data"]
+    rows = artifact[0]["data"]
+    rows = json.loads(rows) if isinstance(rows, str) else rows
+    assert [(row["table"], row["rows"], row["status"]) for row in rows] == [
+        ("orders", 100, "loaded")
+    ]
     event = wait_for_event(prefect_api, "headwater.sync.completed", latest.id)
     assert event["rows"] == 102 and event["tables"] == {"orders": 100, "refunds": 2}
 

@@ -1,0 +1,1 @@
+"""Headwater's REST API: FastAPI over the core, starting work only through Prefect."""

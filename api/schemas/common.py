@@ -1,0 +1,46 @@
+"""Models shared by many routes: pages of items, paging parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel, ConfigDict
+
+ItemT = TypeVar("ItemT")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    """One page of a list."""
+
+    items: list[ItemT]
+    """The items of this page."""
+    total: int
+    """How many items match, over all pages."""
+
+
+class RequestModel(BaseModel):
+    """A request body: unknown fields are refused, so typos fail loudly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PageParams(BaseModel):
+    """`skip` and `limit` of a list request."""
+
+    skip: int
+    """Items to skip."""
+    limit: int
+    """Items to return at most."""
+
+
+def page_params(
+    skip: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=100, description="Items to return (at most 100).")] = 50,
+) -> PageParams:
+    """Paging parameters of a list route."""
+    return PageParams(skip=skip, limit=limit)
+
+
+Paging = Annotated[PageParams, Depends(page_params)]
+"""Paging parameters (`skip` default 0, `limit` default 50, max 100)."""

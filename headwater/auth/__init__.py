@@ -1,0 +1,1 @@
+"""Users, roles, sessions, TOTP and API keys: the rules, independent of HTTP."""
