@@ -56,7 +56,7 @@ def db_session(context: Annotated[AppContext, Depends(get_context)]) -> Iterator
 
 Context = Annotated[AppContext, Depends(get_context)]
 """The app's context."""
-DbSession = Annotated[Session, Depends(db_session)]
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
 """A metadata-DB session for this request."""
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 """The authenticated caller (routes that are not public)."""

@@ -91,9 +91,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(_: Request, exc: RequestValidationError) -> Any:
         return _respond(422, _describe_validation(exc), "invalid_input")
 
+    # Routes turn the caller's mistakes into ApiError themselves; a Headwater error that
+    # gets here is the server's problem (a broken project.yml or warehouse): 500, with
+    # Headwater's own message, which names the cause and never holds a traceback.
     @app.exception_handler(ConfigError)
     async def _config_error(_: Request, exc: ConfigError) -> Any:
-        return _respond(400, str(exc), "config_error")
+        return _respond(500, str(exc), "config_error")
 
     @app.exception_handler(TransientError)
     async def _transient_error(_: Request, exc: TransientError) -> Any:
@@ -101,7 +104,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HeadwaterError)
     async def _headwater_error(_: Request, exc: HeadwaterError) -> Any:
-        return _respond(400, str(exc), "failed")
+        return _respond(500, str(exc), "failed")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from headwater.errors import TransientError
+from headwater.errors import TerminalError, TransientError
 from headwater.runs import RETRY_STATUSES
 
 ACTIVE_STATES = ("PENDING", "RUNNING", "CANCELLING", "PAUSED")
@@ -63,7 +63,12 @@ class PrefectApi:
                     raise PrefectNotFoundError(path)
                 if response.status_code < 400:
                     return response.json() if response.content else None
-                if response.status_code not in RETRY_STATUSES or attempt == self.attempts - 1:
+                if response.status_code not in RETRY_STATUSES:
+                    raise TerminalError(
+                        f"the Prefect API at {self.api_url} refused {method} {path} "
+                        f"({response.status_code}): {response.text[:300]}"
+                    )
+                if attempt == self.attempts - 1:
                     raise TransientError(
                         f"the Prefect API at {self.api_url} answered "
                         f"{response.status_code} to {method} {path}: {response.text[:300]}"
@@ -170,10 +175,10 @@ class PrefectApi:
         return artifacts
 
     async def events(
-        self, since: datetime, prefixes: list[str], limit: int = 100
+        self, since: datetime, prefixes: list[str], limit: int = 50
     ) -> list[dict[str, Any]]:
         """Events whose name starts with one of `prefixes`, occurred at or after `since`,
-        oldest first."""
+        oldest first (at most 50: Prefect's page size)."""
         body = {
             "filter": {
                 "occurred": {"since": since.isoformat()},

@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect.schedules import Cron, Schedule
 
-from flows.dbt import dbt_build
+from flows.dbt_build import dbt_build
 from flows.housekeeping import HOUSEKEEPING_CRON, warehouse_housekeeping
 from flows.sync import sync_source
 from headwater.config import Project

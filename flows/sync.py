@@ -16,7 +16,7 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from connectors import BackfillWindow, TableSpec, connector_for
-from flows.dbt import build_after_sync, build_outcome
+from flows.dbt_build import build_after_sync, build_outcome
 from flows.loading import TableLoad, load_table
 from headwater.config import Project, load_project
 from headwater.errors import HeadwaterError, TerminalError

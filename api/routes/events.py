@@ -30,7 +30,8 @@ KEEPALIVE_SECONDS = 15.0
 # Prefect stores events a moment after they occur: look back this far on every poll and
 # skip the ids already sent, so a late arrival is not missed.
 LOOKBACK = timedelta(seconds=15)
-PAGE = 200
+PAGE = 50
+"""Prefect's largest page of events."""
 _RUN_STATES = {"Running", "Completed", "Failed", "Crashed", "Cancelled"}
 _KIND_OF_FLOW = {flow: kind for kind, flow in RUN_KINDS.items()}
 

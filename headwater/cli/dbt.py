@@ -50,7 +50,7 @@ def run_build(
     ensure_server(project)
     for key, value in _QUIET_CONSOLE_LOGS.items():
         os.environ.setdefault(key, value)
-    from flows.dbt import dbt_build, result_listeners
+    from flows.dbt_build import dbt_build, result_listeners
 
     seen: list[DbtResult] = []
     result_listeners.append(seen.append)

@@ -24,7 +24,8 @@ Bearer = Any
 def served(tmp_path_factory: pytest.TempPathFactory, prefect_api: str) -> Iterator[Project]:
     """The served project; its runner runs for the whole module."""
     project = write_served_project(tmp_path_factory.mktemp("served"))
-    yield from serve_project(project, prefect_api, project.root / "serve.log")
+    for _ in serve_project(project, prefect_api, project.root / "serve.log"):
+        yield project
 
 
 @pytest.fixture

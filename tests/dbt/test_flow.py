@@ -36,7 +36,7 @@ def _artifact_rows(api: str, run_id: str) -> list[dict[str, Any]]:
 def test_flow_reports_every_node_and_fails_with_the_messages(
     lake_project: Project, prefect_api: str
 ) -> None:
-    from flows.dbt import dbt_build
+    from flows.dbt_build import dbt_build
 
     state = dbt_build(project_file=str(lake_project.file), return_state=True)
     assert state.is_completed(), state.message

@@ -1,5 +1,8 @@
 """The `dbt_build` Prefect flow, and the hook that builds what a sync changed.
 
+Not `flows/dbt.py`: a served deployment loads its flow file with the file's folder on
+sys.path, where a module named `dbt` would shadow the dbt package.
+
 dbt runs in the flow's process through its programmatic runner (headwater.dbt.runner). Each
 model and test shows in Prefect as a row of the run's table artifact (status, seconds, rows,
 message) and as a log line; a failing node fails the flow with its message, which names the

@@ -1,0 +1,140 @@
+"""Who is calling (session cookie or API key), and the HTTP side of the auth rules:
+the session cookie and the status each auth refusal answers with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Request, Response
+from pydantic import AfterValidator, Field
+
+from api.errors import ApiError
+from headwater.auth.accounts import MAX_EMAIL_LENGTH, normalize_email
+from headwater.auth.errors import (
+    AccountDisabledError,
+    AccountLockedError,
+    AuthConflictError,
+    AuthError,
+    AuthInputError,
+    InvalidCredentialsError,
+    RecordNotFoundError,
+)
+from headwater.auth.login import ClientInfo
+from headwater.auth.passwords import MAX_PASSWORD_LENGTH
+from headwater.auth.principals import principal_from_api_key, principal_from_session_token
+from headwater.auth.roles import Principal
+from headwater.config.models import AuthConfig
+
+if TYPE_CHECKING:  # api.deps imports api.access, which imports this module
+    from api.deps import AppContext
+
+SESSION_COOKIE = "hw_session"
+"""The session cookie's name."""
+
+
+def _email(value: str) -> str:
+    try:
+        return normalize_email(value)
+    except AuthInputError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Email = Annotated[str, Field(max_length=MAX_EMAIL_LENGTH), AfterValidator(_email)]
+"""A request's email address: checked, trimmed and lower-cased (422 when malformed)."""
+Password = Annotated[str, Field(max_length=MAX_PASSWORD_LENGTH)]
+"""A request's password (the auth rules check its length with a clear message: 400)."""
+
+_STATUS: list[tuple[type[AuthError], int]] = [
+    (AuthInputError, 400),
+    (InvalidCredentialsError, 401),
+    (AccountLockedError, 403),
+    (AccountDisabledError, 403),
+    (RecordNotFoundError, 404),
+    (AuthConflictError, 409),
+]
+
+
+def auth_api_error(exc: AuthError) -> ApiError:
+    """The answer to an auth refusal: its status (400, 401, 403, 404, 409), code and
+    message."""
+    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return ApiError(status, str(exc), exc.code, headers)
+
+
+@contextmanager
+def auth_errors() -> Iterator[None]:
+    """Turn auth refusals raised inside the block into API errors."""
+    try:
+        yield
+    except AuthError as exc:
+        raise auth_api_error(exc) from None
+
+
+def _bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer ...` header (other schemes are not ours:
+    a proxy in front may use them)."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = value.strip()
+    if not token:
+        raise ApiError(
+            401, "the Authorization header has no key: send `Bearer hw_...`", "invalid_api_key"
+        )
+    return token
+
+
+def authenticate(request: Request, context: AppContext) -> Principal | None:
+    """The caller: the owner of the `Bearer hw_...` API key (401 saying what is wrong
+    with a bad key), else the user of a live `hw_session` cookie, else None.
+
+    Sync on purpose: the route guard runs it in a thread pool (it reads the DB)."""
+    config = context.project.config.auth
+    key = _bearer_token(request)
+    if key is not None:
+        try:
+            with context.store.session() as session:
+                return principal_from_api_key(session, key, config)
+        except AuthError as exc:
+            raise auth_api_error(exc) from None
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    with context.store.session() as session:
+        # A dead cookie is no error: public routes still answer, others say "sign in".
+        return principal_from_session_token(session, token, config)
+
+
+def client_info(request: Request) -> ClientInfo:
+    """Where a sign-in comes from (kept with the session)."""
+    return ClientInfo(
+        address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+def set_session_cookie(response: Response, token: str, config: AuthConfig) -> None:
+    """Hand the browser its session cookie: HttpOnly (scripts cannot read it), SameSite=Lax
+    (other sites cannot post with it), Secure behind HTTPS (`auth.secure_cookies`)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(config.session_hours * 3600),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=config.secure_cookies,
+    )
+
+
+def clear_session_cookie(response: Response, config: AuthConfig) -> None:
+    """Tell the browser to drop its session cookie."""
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=config.secure_cookies
+    )

@@ -1,0 +1,35 @@
+"""The metadata DB (SQLAlchemy 2; SQLite by default, PostgreSQL through one URL setting)."""
+
+from headwater.store.audit import AuditRecord, list_audit, record_audit
+from headwater.store.db import MetadataStore, store_url
+from headwater.store.models import (
+    ApiKey,
+    AuditEntry,
+    Base,
+    Invitation,
+    LoginChallenge,
+    LoginSession,
+    RecoveryCode,
+    SetupRecord,
+    User,
+)
+from headwater.store.types import UTCDateTime, utcnow
+
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "AuditRecord",
+    "Base",
+    "Invitation",
+    "LoginChallenge",
+    "LoginSession",
+    "MetadataStore",
+    "RecoveryCode",
+    "SetupRecord",
+    "UTCDateTime",
+    "User",
+    "list_audit",
+    "record_audit",
+    "store_url",
+    "utcnow",
+]
