@@ -16,6 +16,7 @@ from api.ratelimit import RateLimiter
 from api.routes import ROUTERS
 from headwater.config import Project
 from headwater.prefect_server import api_url
+from headwater.query.session import close_sessions
 from headwater.store import MetadataStore
 from headwater.warehouse import Warehouse
 
@@ -51,6 +52,7 @@ def create_app(project: Project, prefect_url: str | None = None) -> FastAPI:
         finally:
             await prefect.close()
             store.close()
+            close_sessions()
 
     app = FastAPI(
         title="Headwater API",

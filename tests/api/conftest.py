@@ -27,19 +27,10 @@ sources:
 """
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the async tests of this folder on asyncio (anyio's pytest plugin)."""
-    for item in items:
-        if "tests/api/" in str(item.fspath) and getattr(item, "obj", None) is not None:
-            import inspect
-
-            if inspect.iscoroutinefunction(item.obj):
-                item.add_marker(pytest.mark.anyio)
-
-
 @pytest.fixture
 def anyio_backend() -> str:
-    """anyio runs the async tests on asyncio."""
+    """anyio runs the async tests on asyncio (each module sets `pytestmark = pytest.mark.anyio`:
+    a marker added after collection misses parametrized tests)."""
     return "asyncio"
 
 

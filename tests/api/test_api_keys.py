@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
 from headwater.store import ApiKey, utcnow
 from tests.api.conftest import api_client, bearer_headers, invite_and_sign_in
+
+pytestmark = pytest.mark.anyio
 
 
 async def test_create_use_list_revoke(

@@ -8,6 +8,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
@@ -25,6 +26,8 @@ from tests.api.conftest import (
     sign_in,
 )
 from tests.conftest import MakeProject
+
+pytestmark = pytest.mark.anyio
 
 
 def _audit(app: FastAPI, action: str) -> list[AuditEntry]:

@@ -6,9 +6,12 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from headwater.auth.roles import VIEWER_PERMISSIONS
+
+pytestmark = pytest.mark.anyio
 
 PUBLIC_ROUTES = {
     ("get", "/api/health"),

@@ -15,7 +15,7 @@ import pytest
 from headwater.config import Project
 from tests.api.served import serve_project, wait_for_state, with_own_store, write_served_project
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 Bearer = Any
 
@@ -183,9 +183,14 @@ async def test_events_stream_run_starts_and_ends_and_resume(
                 messages.append({**fields, "data": json.loads(fields["data"])})
         return messages
 
-    messages = [
-        m for m in await read(f"{before.isoformat()}~start") if m["data"]["run_id"] == run_id
-    ]
+    # Prefect stores a run's events a moment after its state changes: read until they show.
+    wanted = {"run.running", "run.completed", "sync.completed"}
+    for _ in range(10):
+        messages = [
+            m for m in await read(f"{before.isoformat()}~start") if m["data"]["run_id"] == run_id
+        ]
+        if wanted <= {m["event"] for m in messages}:
+            break
     kinds = [m["event"] for m in messages]
     assert "run.running" in kinds and "run.completed" in kinds and "sync.completed" in kinds
     assert kinds.index("run.running") < kinds.index("run.completed")

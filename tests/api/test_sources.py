@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from headwater.warehouse import Warehouse
+
+pytestmark = pytest.mark.anyio
 
 Bearer = Any
 

@@ -7,6 +7,7 @@ import time
 
 import httpx
 import pyotp
+import pytest
 from fastapi import FastAPI
 
 from tests.api.conftest import (
@@ -20,6 +21,8 @@ from tests.api.conftest import (
 )
 from tests.conftest import MakeProject
 
+pytestmark = pytest.mark.anyio
+
 
 def next_code(secret: str) -> str:
     """The code of the next time step: one step of clock drift is accepted, and it is
@@ -27,8 +30,8 @@ def next_code(secret: str) -> str:
     return pyotp.TOTP(secret).at(time.time() + 30)
 
 
-async def _turn_on(http: httpx.AsyncClient) -> tuple[str, list[str]]:
-    """Set up 2FA for the signed-in `http`: (secret, recovery codes)."""
+async def _turn_on(http: httpx.AsyncClient) -> tuple[str, list[str], str]:
+    """Set up 2FA for the signed-in `http`: (secret, recovery codes, the code it used)."""
     started = await http.post("/api/auth/2fa/setup", json={"password": ADMIN_PASSWORD})
     assert started.status_code == 200, started.text
     body = started.json()
@@ -36,12 +39,11 @@ async def _turn_on(http: httpx.AsyncClient) -> tuple[str, list[str]]:
     assert body["otpauth_uri"].startswith("otpauth://totp/Headwater:")
     assert f"secret={secret}" in body["otpauth_uri"]
     assert len(body["recovery_codes"]) == len(set(body["recovery_codes"])) == 8
-    verified = await http.post(
-        "/api/auth/2fa/verify-setup", json={"code": pyotp.TOTP(secret).now()}
-    )
+    used = pyotp.TOTP(secret).now()
+    verified = await http.post("/api/auth/2fa/verify-setup", json={"code": used})
     assert verified.status_code == 200, verified.text
     assert verified.json() == {"enabled": True, "recovery_codes_left": 8}
-    return secret, body["recovery_codes"]
+    return secret, body["recovery_codes"], used
 
 
 async def _pending(http: httpx.AsyncClient) -> str:
@@ -61,7 +63,7 @@ async def test_setup_then_sign_in_with_codes(app: FastAPI, admin_client: httpx.A
     not_started = await admin_client.post("/api/auth/2fa/verify-setup", json={"code": "123456"})
     assert not_started.status_code == 409
 
-    secret, recovery = await _turn_on(admin_client)
+    secret, recovery, used = await _turn_on(admin_client)
     assert (await admin_client.get("/api/auth/me")).json()["totp_enabled"] is True
     twice = await admin_client.post("/api/auth/2fa/setup", json={"password": ADMIN_PASSWORD})
     assert twice.status_code == 409
@@ -69,10 +71,9 @@ async def test_setup_then_sign_in_with_codes(app: FastAPI, admin_client: httpx.A
 
     async with api_client(app, "127.0.0.7") as http:
         pending = await _pending(http)
-        # The code verify-setup used is spent: the same time step is refused.
+        # The code verify-setup used is spent (still inside the accepted drift window).
         replay = await http.post(
-            "/api/auth/2fa/verify",
-            json={"pending_token": pending, "code": pyotp.TOTP(secret).now()},
+            "/api/auth/2fa/verify", json={"pending_token": pending, "code": used}
         )
         assert replay.status_code == 401
         assert replay.json()["code"] == "invalid_code"
@@ -121,7 +122,7 @@ async def test_setup_then_sign_in_with_codes(app: FastAPI, admin_client: httpx.A
 async def test_regenerate_recovery_and_disable(
     app: FastAPI, admin_client: httpx.AsyncClient
 ) -> None:
-    secret, old = await _turn_on(admin_client)
+    secret, old, _ = await _turn_on(admin_client)
     fresh = await admin_client.post(
         "/api/auth/2fa/regenerate-recovery", json={"password": ADMIN_PASSWORD}
     )

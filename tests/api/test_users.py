@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
@@ -19,6 +20,8 @@ from tests.api.conftest import (
     invite_and_sign_in,
     sign_in,
 )
+
+pytestmark = pytest.mark.anyio
 
 
 async def test_invite_accept_and_role_permissions(
