@@ -26,6 +26,9 @@ PUBLIC = "public"
 AUTHENTICATED = "authenticated"
 """Any signed-in user or API key (self-service routes)."""
 
+ACCOUNT_PATHS = ("/api/auth", "/api/admin")
+"""Routes whose changes (keys, sessions, users) invalidate cached credentials."""
+
 PERMISSION_KEY = "x-permission"
 LOGIN_LIMITED_KEY = "x-login-rate-limited"
 DURING_2FA_SETUP_KEY = "x-allowed-before-2fa-setup"
@@ -79,9 +82,16 @@ class GuardedRoute(APIRoute):
         """The route's handler, behind the permission check."""
         handler = super().get_route_handler()
 
+        changes_accounts = self.path.startswith(ACCOUNT_PATHS) and not (self.methods or set()) <= {
+            "GET"
+        }
+
         async def guarded(request: Request) -> Response:
             await self._authorize(request)
-            return await handler(request)
+            response = await handler(request)
+            if changes_accounts:  # a key, session, role or password may have changed
+                request.app.state.context.principals.clear()
+            return response
 
         return guarded
 
@@ -95,7 +105,9 @@ class GuardedRoute(APIRoute):
                     "too many sign-in attempts from this address; wait and try again",
                     headers=retry_after_header(wait),
                 )
-        principal = await run_in_threadpool(authenticate, request, context)
+        principal = context.principals.get(request)
+        if principal is None:
+            principal = await run_in_threadpool(authenticate, request, context)
         request.state.principal = principal
         if self.permission == PUBLIC:
             return

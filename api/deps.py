@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from api.access import current_principal
 from api.prefect import PrefectApi
 from api.ratelimit import RateLimiter
+from api.schemas.runs import RunDetail
+from api.security import PrincipalCache
 from api.source_status import SourceStatusCache
 from headwater.auth.roles import Principal
 from headwater.config import Project
@@ -40,6 +42,10 @@ class AppContext:
     """One lock per source, so concurrent triggers see each other's runs."""
     source_status: SourceStatusCache = field(default_factory=SourceStatusCache)
     """Sources' states, reused for a moment under load."""
+    principals: PrincipalCache = field(default_factory=PrincipalCache)
+    """Recently verified credentials."""
+    finished_runs: dict[str, RunDetail] = field(default_factory=dict)
+    """Details of runs that ended (they never change), by run id."""
 
 
 def get_context(request: Request) -> AppContext:

@@ -3,6 +3,8 @@ the session cookie and the status each auth refusal answers with."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
@@ -90,6 +92,58 @@ def _bearer_token(request: Request) -> str | None:
     return token
 
 
+AUTH_CACHE_SECONDS = 2.0
+"""How long a verified credential is trusted without reading the metadata DB again. Changes
+made through this API process (revoking a key, signing out, changing a role) clear it at
+once; changes made elsewhere (another API process, the DB directly) show within this."""
+
+
+class PrincipalCache:
+    """Recently verified credentials -> their principal: an API dashboard polls several
+    times a second, and a DB read per request would cost more than the request."""
+
+    def __init__(self, seconds: float = AUTH_CACHE_SECONDS) -> None:
+        self.seconds = seconds
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def credential(request: Request) -> str | None:
+        """The request's credential (bearer key or session cookie), if any."""
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return f"key:{value.strip()}"
+        cookie = request.cookies.get(SESSION_COOKIE)
+        return f"session:{cookie}" if cookie else None
+
+    def get(self, request: Request) -> Principal | None:
+        """The cached principal of the request's credential, when fresh."""
+        credential = self.credential(request)
+        if credential is None:
+            return None
+        with self._lock:
+            entry = self._entries.get(credential)
+        if entry is None or time.monotonic() - entry[0] > self.seconds:
+            return None
+        return entry[1]
+
+    def put(self, request: Request, principal: Principal) -> None:
+        """Remember the principal the request's credential was verified as."""
+        credential = self.credential(request)
+        if credential is None:
+            return
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[credential] = (time.monotonic(), principal)
+
+    def clear(self) -> None:
+        """Forget every credential (after any change to users, sessions or keys)."""
+        with self._lock:
+            self._entries.clear()
+
+
 def authenticate(request: Request, context: AppContext) -> Principal | None:
     """The caller: the owner of the `Bearer hw_...` API key (401 saying what is wrong
     with a bad key), else the user of a live `hw_session` cookie, else None.
@@ -97,18 +151,23 @@ def authenticate(request: Request, context: AppContext) -> Principal | None:
     Sync on purpose: the route guard runs it in a thread pool (it reads the DB)."""
     config = context.project.config.auth
     key = _bearer_token(request)
+    principal: Principal | None
     if key is not None:
         try:
             with context.store.session() as session:
-                return principal_from_api_key(session, key, config)
+                principal = principal_from_api_key(session, key, config)
         except AuthError as exc:
             raise auth_api_error(exc) from None
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    with context.store.session() as session:
-        # A dead cookie is no error: public routes still answer, others say "sign in".
-        return principal_from_session_token(session, token, config)
+    else:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        with context.store.session() as session:
+            # A dead cookie is no error: public routes still answer, others say "sign in".
+            principal = principal_from_session_token(session, token, config)
+    if principal is not None:
+        context.principals.put(request, principal)
+    return principal
 
 
 def client_info(request: Request) -> ClientInfo:

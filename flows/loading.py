@@ -139,6 +139,8 @@ def _reset_table_state(pipeline: Pipeline, source: str, table: str) -> None:
     """Forget the table's cursor / seen files so a full refresh reads everything again."""
     from dlt.extract.state import reset_resource_state
 
+    if pipeline.default_schema_name is None:
+        return  # never synced: no state to forget (and dlt cannot open it yet)
     with pipeline.managed_state(extract_state=True) as state:
         source_state = state.setdefault("sources", {}).setdefault(source, {})
         reset_resource_state(table, source_state)

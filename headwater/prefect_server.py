@@ -89,9 +89,12 @@ def server_command(project: Project) -> list[str]:
 
 
 def server_environment(project: Project) -> dict[str, str]:
-    """Environment of the local server process."""
+    """Environment of the local server process (creating its PREFECT_HOME: the server
+    cannot open its database in a missing directory)."""
+    home = prefect_home(project)
+    home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **QUIET_PREFECT_ENV}
-    env["PREFECT_HOME"] = str(prefect_home(project))
+    env["PREFECT_HOME"] = str(home)
     env.pop("PREFECT_API_URL", None)
     # The UI calls the API on the same host and port it was served from.
     env["PREFECT_UI_API_URL"] = api_url(project)
@@ -113,13 +116,12 @@ def ensure_server(project: Project, wait_seconds: float = 90) -> str:
             f"the Prefect API at {url} does not answer; start that server or unset "
             "PREFECT_API_URL / prefect.api_url to use a local one"
         )
-    home = prefect_home(project)
-    home.mkdir(parents=True, exist_ok=True)
-    log_file = home / "server.log"
+    environment = server_environment(project)
+    log_file = prefect_home(project) / "server.log"
     with open(log_file, "ab") as log:
         subprocess.Popen(
             server_command(project),
-            env=server_environment(project),
+            env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -19,6 +19,8 @@ from headwater.runs import RUN_KINDS, source_tag
 
 router = APIRouter(route_class=GuardedRoute, tags=["runs"])
 
+FINISHED_RUNS_KEPT = 1000
+"""Details of ended runs kept in memory (oldest dropped first)."""
 LOG_CHUNK = 200
 MAX_LOG_LINES = 20_000
 """Lines read at most per request; Prefect keeps more, the UI shows them all."""
@@ -57,7 +59,15 @@ async def list_runs(
 @router.get("/api/runs/{run_id}", openapi_extra=requires("source.view"))
 async def get_run(context: Context, run_id: UUID) -> RunDetail:
     """One run: state as Prefect reports it, times, duration, rows per table, error."""
-    return await run_detail(context.prefect, await _read_run(context, run_id))
+    cached = context.finished_runs.get(str(run_id))
+    if cached is not None:
+        return cached
+    detail = await run_detail(context.prefect, await _read_run(context, run_id))
+    if detail.state in _TERMINAL:
+        if len(context.finished_runs) >= FINISHED_RUNS_KEPT:
+            context.finished_runs.pop(next(iter(context.finished_runs)))
+        context.finished_runs[detail.id] = detail
+    return detail
 
 
 @router.get("/api/runs/{run_id}/logs", openapi_extra=requires("source.view"))

@@ -158,6 +158,11 @@ def test_incremental_backfill_and_full_refresh(project: Project) -> None:
     assert count(project, "SELECT count(*) FROM raw_crm.deals") == 4
 
 
+def test_full_refresh_works_as_the_first_sync(project: Project) -> None:
+    assert run(project, "shop", full_refresh=True)["tables"][0]["rows"] == 100
+    assert count(project, "SELECT count(*) FROM raw_shop.orders") == 100
+
+
 def test_retry_condition_retries_only_transient_errors() -> None:
     from prefect.states import Failed
 
