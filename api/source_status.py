@@ -8,6 +8,7 @@ keeps it cheap under load without hiding a change for long.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from datetime import UTC, datetime
@@ -23,27 +24,45 @@ if TYPE_CHECKING:
     from api.deps import AppContext
 
 TTL_SECONDS = 2.0
+logger = logging.getLogger("headwater.api")
 _SYNCING = {"PENDING", "RUNNING", "CANCELLING"}
 _FAILED = {"FAILED", "CRASHED"}
 
 
 class SourceStatusCache:
-    """The sources' states, recomputed at most every TTL_SECONDS."""
+    """The sources' states, recomputed in the background when older than TTL_SECONDS.
+
+    Only the first call waits for the computation; later ones get the last value while a
+    single refresh runs, so a slow Prefect or warehouse read never stalls every caller."""
 
     def __init__(self) -> None:
         self._value: dict[str, SourceOut] | None = None
         self._computed_at = 0.0
+        self._refresh: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
     async def get(self, context: AppContext) -> dict[str, SourceOut]:
         """Source name -> state, in project.yml order."""
-        if self._value is not None and time.monotonic() - self._computed_at < TTL_SECONDS:
-            return self._value
-        async with self._lock:
-            if self._value is None or time.monotonic() - self._computed_at >= TTL_SECONDS:
-                self._value = await compute_statuses(context)
-                self._computed_at = time.monotonic()
-            return self._value
+        if self._value is None:
+            async with self._lock:
+                if self._value is None:
+                    await self._compute(context)
+        elif time.monotonic() - self._computed_at >= TTL_SECONDS and (
+            self._refresh is None or self._refresh.done()
+        ):
+            self._refresh = asyncio.create_task(self._compute(context))
+        assert self._value is not None
+        return self._value
+
+    async def _compute(self, context: AppContext) -> None:
+        try:
+            self._value = await compute_statuses(context)
+        except Exception:
+            if self._value is None:
+                raise  # the first caller sees why
+            logger.warning("refreshing source states failed", exc_info=True)
+        finally:
+            self._computed_at = time.monotonic()
 
 
 async def compute_statuses(context: AppContext) -> dict[str, SourceOut]:
