@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from api.audit import AuditMiddleware
 from api.deps import AppContext
 from api.errors import install_error_handlers
+from api.housekeeping import start_housekeeping
 from api.prefect import PrefectApi
 from api.ratelimit import RateLimiter
 from api.routes import ROUTERS
@@ -47,9 +48,11 @@ def create_app(project: Project, prefect_url: str | None = None) -> FastAPI:
             login_limiter=RateLimiter(project.config.auth.login_rate_limit_per_minute),
             api_limiter=RateLimiter(api.rate_limit_per_minute),
         )
+        housekeeping = start_housekeeping(store)
         try:
             yield
         finally:
+            housekeeping.shutdown(wait=False)
             await prefect.close()
             store.close()
             close_sessions()

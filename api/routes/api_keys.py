@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from api.access import AUTHENTICATED, GuardedRoute, requires
 from api.deps import Context, CurrentPrincipal
-from api.schemas.common import Page, Paging, RequestModel
+from api.schemas.common import ApiModel, Page, Paging, RequestModel
 from api.security import auth_errors
 from headwater.auth import api_keys
 from headwater.auth.accounts import get_user
@@ -23,18 +23,14 @@ router = APIRouter(route_class=GuardedRoute, tags=["api keys"])
 class ApiKeyIn(RequestModel):
     """A name for the key and, optionally, its lifetime."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
     name: str = Field(min_length=1, max_length=100)
     """What the key is for."""
     expires_in_days: int | None = Field(default=None, ge=1, le=api_keys.MAX_KEY_DAYS)
     """Days until the key stops working; left out, it never expires."""
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(ApiModel):
     """An API key (never the key itself, which is shown only when it is made)."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     id: int
     """The key's id (revoke it with `DELETE /api/auth/api-keys/{id}`)."""

@@ -7,14 +7,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from api.access import AUTHENTICATED, PUBLIC, GuardedRoute, requires
 from api.audit import note_subject, noting_refusal
 from api.deps import Context, CurrentPrincipal
 from api.routes.two_factor import LoginOut, signed_in
 from api.routes.users import UserOut
-from api.schemas.common import Page, Paging, RequestModel
+from api.schemas.common import ApiModel, Page, Paging, RequestModel
 from api.security import Email, Password, auth_errors, clear_session_cookie, client_info
 from headwater.auth import accounts, sessions
 from headwater.auth.login import login
@@ -22,10 +22,8 @@ from headwater.auth.login import login
 router = APIRouter(route_class=GuardedRoute, tags=["auth"])
 
 
-class AuthStatus(BaseModel):
+class AuthStatus(ApiModel):
     """Whether the first admin still has to be created."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     setup_needed: bool
     """No user exists yet: call `POST /api/auth/setup`."""
@@ -35,8 +33,6 @@ class AuthStatus(BaseModel):
 
 class FirstAdminIn(RequestModel):
     """The first admin's account."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     email: Email
     """Their sign-in email."""
@@ -48,8 +44,6 @@ class FirstAdminIn(RequestModel):
 
 class LoginIn(RequestModel):
     """Email and password."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     email: str = Field(max_length=254)
     """Sign-in email (any case)."""
@@ -75,27 +69,21 @@ class MeOut(UserOut):
 class ChangePasswordIn(RequestModel):
     """The current password and the new one (at least 12 characters)."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
     current_password: Password
     """The password in use now."""
     new_password: Password
     """The new one: at least 12 characters, not the current one."""
 
 
-class ChangePasswordOut(BaseModel):
+class ChangePasswordOut(ApiModel):
     """The password changed."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     sessions_revoked: int
     """Other sessions of the user that were signed out."""
 
 
-class SessionOut(BaseModel):
+class SessionOut(ApiModel):
     """A signed-in browser."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     id: int
     """The session's id (revoke it with `DELETE /api/auth/sessions/{id}`)."""
@@ -115,8 +103,6 @@ class SessionOut(BaseModel):
 
 class AcceptInviteIn(RequestModel):
     """The invitation token from an admin and the password to choose."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     token: str = Field(min_length=1, max_length=200)
     """The `invite_token` from `POST /api/admin/users`."""

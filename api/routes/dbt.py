@@ -6,7 +6,6 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.access import GuardedRoute, requires
@@ -25,57 +24,17 @@ router = APIRouter(route_class=GuardedRoute, tags=["dbt"])
 _PARSE_LOCK = asyncio.Lock()
 
 
-class ModelOut(BaseModel):
-    """One dbt model with its last build."""
-
-    unique_id: str
-    """dbt's id."""
-    name: str
-    """Model name."""
-    materialized: str
-    """table, view, incremental, ..."""
-    schema_name: str
-    """Warehouse schema it builds into."""
-    description: str
-    """From its YAML."""
-    depends_on: list[str]
-    """unique_ids of the nodes it reads."""
-    last_status: str
-    """success, error, skipped, ... or `never run`."""
-    last_run_at: str | None
-    """When its last build finished."""
-    rows: int | None
-    """Rows its last build wrote."""
-    message: str | None
-    """Error of its last build."""
-
-
 async def _models(context: Context) -> list[ModelInfo]:
     async with _PARSE_LOCK:
         return await run_in_threadpool(list_models, context.project)
 
 
-def _out(model: ModelInfo) -> ModelOut:
-    return ModelOut(
-        unique_id=model.unique_id,
-        name=model.name,
-        materialized=model.materialized,
-        schema_name=model.schema,
-        description=model.description,
-        depends_on=model.depends_on,
-        last_status=model.last_status,
-        last_run_at=model.last_run_at,
-        rows=model.rows,
-        message=model.message,
-    )
-
-
 @router.get("/api/dbt/models", openapi_extra=requires("source.view"))
-async def list_dbt_models(context: Context, paging: Paging) -> Page[ModelOut]:
+async def list_dbt_models(context: Context, paging: Paging) -> Page[ModelInfo]:
     """The dbt project's models with their last build status, sorted by name."""
     models = await _models(context)
-    items = [_out(model) for model in models[paging.skip : paging.skip + paging.limit]]
-    return Page[ModelOut](items=items, total=len(models))
+    items = models[paging.skip : paging.skip + paging.limit]
+    return Page[ModelInfo](items=items, total=len(models))
 
 
 @router.post("/api/dbt/models/{name}/run", status_code=202, openapi_extra=requires("dbt.run"))

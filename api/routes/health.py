@@ -9,12 +9,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.access import PUBLIC, GuardedRoute, requires
 from api.deps import AppContext, Context
 from api.run_views import run_view
+from api.schemas.common import ApiModel
 from api.schemas.runs import RunOut
 from headwater.errors import TransientError
 from headwater.runs import RUN_KINDS
@@ -22,7 +22,7 @@ from headwater.runs import RUN_KINDS
 router = APIRouter(route_class=GuardedRoute, tags=["health"])
 
 
-class Health(BaseModel):
+class Health(ApiModel):
     """The API answers."""
 
     status: str
@@ -31,7 +31,7 @@ class Health(BaseModel):
     """Headwater's version."""
 
 
-class WarehouseHealth(BaseModel):
+class WarehouseHealth(ApiModel):
     """The warehouse's size and reachability."""
 
     catalog: str
@@ -46,7 +46,7 @@ class WarehouseHealth(BaseModel):
     """Why it is unreachable."""
 
 
-class PlatformHealth(BaseModel):
+class PlatformHealth(ApiModel):
     """The platform's state: warehouse, Prefect, recent failures, disk."""
 
     warehouse: WarehouseHealth

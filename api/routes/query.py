@@ -9,14 +9,14 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from api.access import GuardedRoute, requires
 from api.deps import AppContext, Context
 from api.errors import ApiError
-from api.schemas.common import RequestModel
+from api.schemas.common import ApiModel, RequestModel
 from headwater.query import (
     InvalidSqlError,
     QueryError,
@@ -61,14 +61,14 @@ class ExportIn(QueryIn):
     )
 
 
-class ColumnOut(BaseModel):
+class ColumnOut(ApiModel):
     """One result column."""
 
     name: str = Field(description="The column's name.")
     type: str = Field(description="Its DuckDB type, e.g. BIGINT, DECIMAL(18,3), VARCHAR[].")
 
 
-class QueryOut(BaseModel):
+class QueryOut(ApiModel):
     """A query's first rows."""
 
     columns: list[ColumnOut] = Field(description="The result's columns, in order.")

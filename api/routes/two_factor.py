@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from api.access import AUTHENTICATED, PUBLIC, GuardedRoute, requires
 from api.audit import note_subject, noting_refusal
 from api.deps import AppContext, Context, CurrentPrincipal
 from api.routes.users import UserOut
-from api.schemas.common import RequestModel
+from api.schemas.common import ApiModel, RequestModel
 from api.security import Password, auth_errors, client_info, set_session_cookie
 from headwater.auth import two_factor
 from headwater.auth.accounts import get_user
@@ -24,10 +24,8 @@ Code = Annotated[str, Field(min_length=6, max_length=32)]
 """A 6-digit code from the authenticator app, or a recovery code."""
 
 
-class LoginOut(BaseModel):
+class LoginOut(ApiModel):
     """Signed in (the `hw_session` cookie is set), or a second step is needed."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     two_factor_required: bool
     """True: send `pending_token` with a code to `POST /api/auth/2fa/verify`."""
@@ -55,8 +53,6 @@ def signed_in(result: LoginResult, response: Response, context: AppContext) -> L
 class VerifyIn(RequestModel):
     """The pending token from `POST /api/auth/login` and a code."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
     pending_token: str = Field(min_length=1, max_length=200)
     """The `pending_token` that login answered."""
     code: Code
@@ -66,16 +62,12 @@ class VerifyIn(RequestModel):
 class PasswordIn(RequestModel):
     """The caller's password, to confirm it is them."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
     password: Password
     """The caller's password."""
 
 
 class CodeIn(RequestModel):
     """A code from the authenticator app."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     code: Code
     """The 6-digit code the app shows now."""
@@ -84,18 +76,14 @@ class CodeIn(RequestModel):
 class DisableIn(RequestModel):
     """The password and a current code (or an unused recovery code)."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
     password: Password
     """The caller's password."""
     code: Code
     """The 6-digit code the app shows now, or an unused recovery code."""
 
 
-class SetupOut(BaseModel):
+class SetupOut(ApiModel):
     """Add Headwater to an authenticator app, then confirm with `verify-setup`."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     secret: str
     """Base32 secret, to type in by hand."""
@@ -105,19 +93,15 @@ class SetupOut(BaseModel):
     """Eight single-use codes for a lost device: shown this once, keep them safe."""
 
 
-class RecoveryCodesOut(BaseModel):
+class RecoveryCodesOut(ApiModel):
     """New recovery codes; the old ones no longer work."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     recovery_codes: list[str]
     """Eight single-use codes: shown this once, keep them safe."""
 
 
-class TwoFactorOut(BaseModel):
+class TwoFactorOut(ApiModel):
     """The caller's 2FA state."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     enabled: bool
     """Sign-in asks for a code."""

@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from api.access import GuardedRoute, requires
 from api.audit import note_detail
 from api.deps import Context, CurrentPrincipal
-from api.schemas.common import Page, Paging, RequestModel
+from api.schemas.common import ApiModel, Page, Paging, RequestModel
 from api.security import Email, auth_errors
 from headwater.auth import users
 from headwater.auth.accounts import get_user
@@ -27,10 +27,8 @@ MANAGE = requires("users.manage")
 UserId = Annotated[int, Path(description="The user's id.")]
 
 
-class UserOut(BaseModel):
+class UserOut(ApiModel):
     """A user account."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     id: int
     """The user's id."""
@@ -77,8 +75,6 @@ class UserOut(BaseModel):
 class NewUserIn(RequestModel):
     """Who to invite and with which role."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
     email: Email
     """Their sign-in email (unique)."""
     role: Role
@@ -87,10 +83,8 @@ class NewUserIn(RequestModel):
     """Name shown in the UI."""
 
 
-class InviteOut(BaseModel):
+class InviteOut(ApiModel):
     """An invitation: hand `invite_token` to the user for `POST /api/auth/accept-invite`."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     id: int
     """The user's id."""
@@ -103,22 +97,18 @@ class InviteOut(BaseModel):
 class RoleIn(RequestModel):
     """The new role."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
     role: Role
     """viewer, editor or admin."""
 
 
-class RevokedOut(BaseModel):
+class RevokedOut(ApiModel):
     """Sessions were signed out."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
 
     sessions_revoked: int
     """How many."""
 
 
-class AuditOut(BaseModel):
+class AuditOut(ApiModel):
     """One change attempted through the API."""
 
     model_config = ConfigDict(use_attribute_docstrings=True, from_attributes=True)

@@ -7,10 +7,17 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict
 
+
+class ApiModel(BaseModel):
+    """A model of the API: each field's docstring becomes its OpenAPI description."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
 ItemT = TypeVar("ItemT")
 
 
-class Page(BaseModel, Generic[ItemT]):
+class Page(ApiModel, Generic[ItemT]):
     """One page of a list."""
 
     items: list[ItemT]
@@ -19,13 +26,13 @@ class Page(BaseModel, Generic[ItemT]):
     """How many items match, over all pages."""
 
 
-class RequestModel(BaseModel):
+class RequestModel(ApiModel):
     """A request body: unknown fields are refused, so typos fail loudly."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
-class PageParams(BaseModel):
+class PageParams(ApiModel):
     """`skip` and `limit` of a list request."""
 
     skip: int

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from api.schemas.common import RequestModel
+from api.schemas.common import ApiModel, RequestModel
 
 RunState = Literal[
     "scheduled",
@@ -23,7 +23,7 @@ RunState = Literal[
 ]
 
 
-class RunOut(BaseModel):
+class RunOut(ApiModel):
     """One Prefect flow run."""
 
     id: str
@@ -56,7 +56,7 @@ class RunOut(BaseModel):
     """This run in the Prefect UI."""
 
 
-class TableRows(BaseModel):
+class TableRows(ApiModel):
     """What a sync run did to one table."""
 
     table: str
@@ -80,7 +80,7 @@ class RunDetail(RunOut):
     """One row per dbt node (dbt runs, once finished)."""
 
 
-class LogLine(BaseModel):
+class LogLine(ApiModel):
     """One log line of a run."""
 
     timestamp: datetime
@@ -119,7 +119,7 @@ class MultiSyncRequest(RequestModel):
     """Queue behind running syncs instead of 409."""
 
 
-class TriggeredRun(BaseModel):
+class TriggeredRun(ApiModel):
     """A flow run the API created (or found again by its Idempotency-Key)."""
 
     run_id: str
@@ -136,7 +136,7 @@ class TriggeredRun(BaseModel):
     """The run in the Prefect UI."""
 
 
-class TriggerResponse(BaseModel):
+class TriggerResponse(ApiModel):
     """The runs a trigger started."""
 
     runs: list[TriggeredRun]

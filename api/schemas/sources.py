@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
+from api.schemas.common import ApiModel
 from api.schemas.runs import RunOut
 
 SourceStatus = Literal["synced", "syncing", "failed", "never synced"]
 
 
-class TableCount(BaseModel):
+class TableCount(ApiModel):
     """One warehouse table of a source."""
 
     name: str
@@ -21,7 +20,7 @@ class TableCount(BaseModel):
     """Rows in the warehouse now."""
 
 
-class LastRun(BaseModel):
+class LastRun(ApiModel):
     """The newest sync run of a source."""
 
     id: str
@@ -34,7 +33,7 @@ class LastRun(BaseModel):
     """When it ended."""
 
 
-class SourceOut(BaseModel):
+class SourceOut(ApiModel):
     """A source with its state, derived from its sync runs and the warehouse."""
 
     name: str
@@ -69,7 +68,7 @@ class SourceDetail(SourceOut):
     """Its ten newest sync runs."""
 
 
-class CheckOut(BaseModel):
+class CheckOut(ApiModel):
     """What the connector's check found."""
 
     ok: bool
