@@ -18,6 +18,7 @@ from api.routes import ROUTERS
 from headwater.config import Project
 from headwater.prefect_server import api_url
 from headwater.query.session import close_sessions
+from headwater.runs import project_tag
 from headwater.store import MetadataStore
 from headwater.warehouse import Warehouse
 
@@ -38,7 +39,7 @@ def create_app(project: Project, prefect_url: str | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = MetadataStore.open(project)
-        prefect = PrefectApi(prefect_url or api_url(project))
+        prefect = PrefectApi(prefect_url or api_url(project), project_tag(project))
         api = project.config.api
         app.state.context = AppContext(
             project=project,

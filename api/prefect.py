@@ -26,10 +26,12 @@ class PrefectNotFoundError(LookupError):
 
 
 class PrefectApi:
-    """A small async client of the Prefect server's REST API."""
+    """A small async client of the Prefect server's REST API, scoped to one project: every
+    run it lists or reads carries `project_tag` (one server can hold several projects)."""
 
-    def __init__(self, api_url: str, attempts: int = 4) -> None:
+    def __init__(self, api_url: str, project_tag: str, attempts: int = 4) -> None:
         self.api_url = api_url.rstrip("/")
+        self.project_tag = project_tag
         self.attempts = attempts
         self._http = httpx.AsyncClient(
             base_url=self.api_url,
@@ -94,7 +96,7 @@ class PrefectApi:
     ) -> list[dict[str, Any]]:
         """Flow runs matching the filters, newest first."""
         body = {
-            **_run_filter(flow_names, tags, states, idempotency_key),
+            **_run_filter(flow_names, [self.project_tag, *(tags or [])], states, idempotency_key),
             "sort": "EXPECTED_START_TIME_DESC",
             "offset": offset,
             "limit": limit,
@@ -109,12 +111,14 @@ class PrefectApi:
         states: list[str] | None = None,
     ) -> int:
         """How many flow runs match the filters."""
-        body = _run_filter(flow_names, tags, states, None)
+        body = _run_filter(flow_names, [self.project_tag, *(tags or [])], states, None)
         return int(await self.request("POST", "/flow_runs/count", body))
 
     async def flow_run(self, run_id: str) -> dict[str, Any]:
-        """One flow run; PrefectNotFoundError when there is none."""
+        """One flow run of the project; PrefectNotFoundError when there is none."""
         run: dict[str, Any] = await self.request("GET", f"/flow_runs/{run_id}")
+        if self.project_tag not in (run.get("tags") or []):
+            raise PrefectNotFoundError(f"/flow_runs/{run_id}")
         return run
 
     async def flow_name(self, flow_id: str) -> str:
@@ -140,7 +144,7 @@ class PrefectApi:
     ) -> dict[str, Any]:
         """A new flow run of the deployment (or, for a known idempotency key, the run that
         key created before)."""
-        body: dict[str, Any] = {"parameters": parameters, "tags": tags or []}
+        body: dict[str, Any] = {"parameters": parameters, "tags": [self.project_tag, *(tags or [])]}
         if idempotency_key:
             body["idempotency_key"] = idempotency_key
         run: dict[str, Any] = await self.request(

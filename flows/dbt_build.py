@@ -20,12 +20,14 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 
+from flows.run_tags import tag_this_run
 from headwater.config import Project, load_project
 from headwater.dbt.profile import has_dbt_project
 from headwater.dbt.runner import DbtResult, NodeResult, build
 from headwater.dbt.selection import downstream_models
 from headwater.dbt.sources import declared_sources, merge_sources, warehouse_tables
 from headwater.errors import TerminalError
+from headwater.runs import project_tag
 from headwater.warehouse import Warehouse, raw_schema
 
 Selector = str | list[str] | None
@@ -50,6 +52,7 @@ def dbt_build(
     errors or a test fails, with those nodes' messages."""
     logger = get_run_logger()
     project = load_project(project_file)
+    tag_this_run(project_tag(project))
     selected, excluded = _split(select), _split(exclude)
     # Models over sources never synced (PostgreSQL absent, the demo's first syncs) would fail
     # on missing tables; leave them out, and their tests with them, until those sources land.

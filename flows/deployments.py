@@ -10,7 +10,7 @@ from flows.dbt_build import dbt_build
 from flows.housekeeping import HOUSEKEEPING_CRON, warehouse_housekeeping
 from flows.sync import sync_source
 from headwater.config import Project
-from headwater.runs import DBT_BUILD_DEPLOYMENT, source_tag, sync_deployment_name
+from headwater.runs import DBT_BUILD_DEPLOYMENT, project_tag, source_tag, sync_deployment_name
 
 
 def source_schedules(project: Project, source: str) -> list[Schedule]:
@@ -28,18 +28,18 @@ def build_deployments(project: Project) -> list[Any]:
 
     Each source's deployment runs one sync at a time: Prefect queues a second run
     (AwaitingConcurrencySlot) until the first ends, so two syncs never race on one table."""
-    project_tag = f"project:{project.config.project.name}"
+    tag = project_tag(project)
     deployments = [
         dbt_build.to_deployment(
             name=DBT_BUILD_DEPLOYMENT,
             parameters={"project_file": str(project.file)},
-            tags=[project_tag],
+            tags=[tag],
             description="dbt build of a selection (the API's model runs)",
         ),
         warehouse_housekeeping.to_deployment(
             name="housekeeping",
             parameters={"project_file": str(project.file)},
-            tags=[project_tag],
+            tags=[tag],
             description="Expire warehouse snapshots past the retention",
             schedules=[Cron(HOUSEKEEPING_CRON, timezone="UTC")],
         )
@@ -51,7 +51,7 @@ def build_deployments(project: Project) -> list[Any]:
             sync_source.to_deployment(
                 name=sync_deployment_name(name),
                 parameters={"source": name, "project_file": str(project.file)},
-                tags=[source_tag(name), project_tag],
+                tags=[source_tag(name), tag],
                 description=config.description or f"Sync source {name} into raw_{name}",
                 schedules=source_schedules(project, name),
                 concurrency_limit=1,

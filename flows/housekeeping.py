@@ -7,7 +7,9 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from flows.run_tags import tag_this_run
 from headwater.config import load_project
+from headwater.runs import project_tag
 from headwater.warehouse import Warehouse
 from headwater.warehouse.maintenance import expire_snapshots
 
@@ -19,6 +21,7 @@ HOUSEKEEPING_CRON = "30 3 * * *"
 def warehouse_housekeeping(project_file: str | None = None) -> dict[str, Any]:
     """Expire snapshots older than `warehouse.snapshot_retention_days`."""
     project = load_project(project_file)
+    tag_this_run(project_tag(project))
     result = expire_snapshots(Warehouse(project))
     get_run_logger().info(
         "expired %d snapshots, deleted %d files, %d snapshots kept",

@@ -11,16 +11,16 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import State, TaskRun
-from prefect.context import get_run_context
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from connectors import BackfillWindow, TableSpec, connector_for
 from flows.dbt_build import build_after_sync, build_outcome
 from flows.loading import TableLoad, load_table
+from flows.run_tags import tag_this_run
 from headwater.config import Project, load_project
 from headwater.errors import HeadwaterError, TerminalError
-from headwater.runs import source_tag
+from headwater.runs import project_tag, source_tag
 
 TableListener = Callable[[str, str, TableLoad | None, str | None], None]
 """Called with (source, table, result, error) when a table starts (result and error None)
@@ -111,7 +111,7 @@ def sync_source(
 ) -> dict[str, Any]:
     """Sync every table (or `tables`) of `source`; `start`/`end` backfill cursor tables."""
     project = load_project(project_file)
-    _tag_run(source_tag(source))
+    tag_this_run(source_tag(source), project_tag(project))
     summary = SyncSummary(source=source)
     try:
         specs = _select_tables(project, source, tables)
@@ -151,18 +151,6 @@ def _select_tables(project: Project, source: str, only: list[str] | None) -> lis
             f"its tables: {', '.join(sorted(known)) or 'none'}"
         )
     return [known[name] for name in only]
-
-
-def _tag_run(tag: str) -> None:
-    """Add `tag` to this flow run, so runs started directly and by deployments carry it."""
-    context = get_run_context()
-    run = getattr(context, "flow_run", None)
-    if run is None or tag in (run.tags or []):
-        return
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        client.update_flow_run(run.id, tags=[*(run.tags or []), tag])
 
 
 def _finish(project: Project, summary: SyncSummary, fatal: str | None) -> None:

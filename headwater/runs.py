@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from headwater.config import Project
 from headwater.errors import TransientError
 
 
@@ -59,6 +60,11 @@ DBT_BUILD_DEPLOYMENT = "dbt-build"
 def sync_deployment_name(source: str) -> str:
     """Name of the served deployment that syncs `source` (flow `sync_source`)."""
     return f"sync-{source}"
+
+
+def project_tag(project: Project) -> str:
+    """The tag every run of `project` carries: one Prefect server can hold several projects."""
+    return f"project:{project.config.project.name}"
 
 
 def source_tag(source: str) -> str:
@@ -117,17 +123,17 @@ def _run_info(raw: dict[str, Any]) -> RunInfo:
     )
 
 
-def runs_with_tag(api_url: str, tag: str, limit: int = 10) -> list[RunInfo]:
-    """The newest flow runs carrying `tag`, newest first."""
+def runs_with_tag(api_url: str, *tags: str, limit: int = 10) -> list[RunInfo]:
+    """The newest flow runs carrying every one of `tags`, newest first."""
     body = {
-        "flow_runs": {"tags": {"all_": [tag]}},
+        "flow_runs": {"tags": {"all_": list(tags)}},
         "sort": "EXPECTED_START_TIME_DESC",
         "limit": limit,
     }
     return [_run_info(raw) for raw in prefect_request(api_url, "/flow_runs/filter", body)]
 
 
-def latest_run(api_url: str, tag: str) -> RunInfo | None:
-    """The newest flow run carrying `tag`, or None."""
-    runs = runs_with_tag(api_url, tag, limit=1)
+def latest_run(api_url: str, *tags: str) -> RunInfo | None:
+    """The newest flow run carrying every one of `tags`, or None."""
+    runs = runs_with_tag(api_url, *tags, limit=1)
     return runs[0] if runs else None

@@ -53,20 +53,23 @@ def _related(event: dict[str, Any], role: str) -> dict[str, Any] | None:
     )
 
 
-def to_message(event: dict[str, Any]) -> dict[str, Any] | None:
-    """The SSE message for a Prefect event, or None when the stream does not show it."""
+def to_message(event: dict[str, Any], project_tag: str) -> dict[str, Any] | None:
+    """The SSE message for a Prefect event of this project, or None when the stream does
+    not show it."""
     name: str = event["event"]
+    tags = [
+        r["prefect.resource.id"].removeprefix("prefect.tag.")
+        for r in event.get("related", [])
+        if r.get("prefect.resource.role") == "tag"
+    ]
     if name.startswith("prefect.flow-run."):
+        if project_tag not in tags:
+            return None
         state = name.removeprefix("prefect.flow-run.")
         flow = _related(event, "flow")
         flow_name = flow.get("prefect.resource.name") if flow else None
         if state not in _RUN_STATES or flow_name not in _KIND_OF_FLOW:
             return None
-        tags = [
-            r["prefect.resource.id"].removeprefix("prefect.tag.")
-            for r in event.get("related", [])
-            if r.get("prefect.resource.role") == "tag"
-        ]
         source = next((t.split(":", 1)[1] for t in tags if t.startswith("source:")), None)
         return {
             "type": f"run.{state.lower()}",
@@ -77,6 +80,8 @@ def to_message(event: dict[str, Any]) -> dict[str, Any] | None:
             "state": state.lower(),
             "message": (event.get("payload") or {}).get("validated_state", {}).get("message"),
         }
+    if f"project:{event['resource'].get('headwater.project')}" != project_tag:
+        return None
     flow_run = _related(event, "flow-run")
     return {
         "type": name.removeprefix("headwater."),
@@ -114,7 +119,7 @@ async def stream(
                 continue
             sent[event["id"]] = occurred
             cursor = max(cursor, occurred)
-            message = to_message(event)
+            message = to_message(event, context.prefect.project_tag)
             if message is None:
                 continue
             message["occurred"] = event["occurred"]

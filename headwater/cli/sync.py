@@ -13,7 +13,7 @@ from rich.table import Table
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
 from headwater.config import Project, load_project
 from headwater.prefect_server import ensure_server, ui_url
-from headwater.runs import latest_run, source_tag
+from headwater.runs import latest_run, project_tag, source_tag
 from headwater.warehouse import Warehouse, raw_schema
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def status(project: ProjectOption = None) -> None:
         counts = warehouse.row_counts(conn)
     table = Table("source", "type", "last run", "state", "started (UTC)", "took", "rows")
     for name, config in loaded.config.sources.items():
-        run = latest_run(url, source_tag(name))
+        run = latest_run(url, source_tag(name), project_tag(loaded))
         rows = sum(n for (schema, _), n in counts.items() if schema == raw_schema(name))
         state = "never synced" if run is None else run.state
         color = {"completed": "green", "failed": "red", "crashed": "red"}.get(state, "yellow")

@@ -79,3 +79,27 @@ async def test_unexpected_errors_never_leak_a_traceback(
     body = response.json()
     assert set(body) == {"detail", "code"}
     assert "Traceback" not in body["detail"]
+
+
+async def test_api_rate_limit_answers_429_with_retry_after(make_project: Any) -> None:
+    from tests.api.conftest import api_client, create_key, running_app, set_up_admin
+
+    project = make_project(
+        """
+        project: {name: limited}
+        api: {rate_limit_per_minute: 3}
+        """
+    )
+    async with running_app(project) as app, api_client(app) as http:
+        await set_up_admin(http)
+        key = await create_key(http)
+        http.cookies.clear()
+        answers = [
+            await http.get("/api/health/platform", headers={"Authorization": f"Bearer {key}"})
+            for _ in range(4)
+        ]
+    assert [a.status_code for a in answers[:3]] == [200, 200, 200]
+    limited = answers[-1]
+    assert limited.status_code == 429
+    assert limited.json()["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60

@@ -65,7 +65,7 @@ def test_init_project_validates_syncs_and_answers_queries(tmp_path: Path, prefec
     assert "example" in output and "completed" in output
     # The terminal is quiet, but the run's logs reach Prefect (the UI shows them).
     [run] = runs_with_tag(prefect_api, "source:example", limit=1)
-    assert "example.cities: 3 rows" in " ".join(_run_logs(prefect_api, run.id))
+    assert "example.cities: 3 rows" in _run_logs(prefect_api, run.id, "example.cities: 3 rows")
 
     code, output = headwater(
         "sql", "SELECT city FROM raw_example.cities ORDER BY population DESC", "-p", str(tmp_path)
@@ -99,12 +99,13 @@ def test_sql_session_is_read_only(tmp_path: Path) -> None:
     assert "read-only" in output
 
 
-def _run_logs(api: str, run_id: str) -> list[str]:
-    """Log messages of a flow run; logs arrive in batches, so poll briefly."""
+def _run_logs(api: str, run_id: str, wanted: str) -> str:
+    """Log messages of a flow run, joined; logs arrive in batches, so poll until `wanted`
+    shows (or 30 s pass)."""
     body = {"logs": {"flow_run_id": {"any_": [run_id]}}}
-    deadline = time.monotonic() + 15
-    messages: list[str] = []
-    while time.monotonic() < deadline and not messages:
-        messages = [entry["message"] for entry in prefect_request(api, "/logs/filter", body)]
+    deadline = time.monotonic() + 30
+    text = ""
+    while time.monotonic() < deadline and wanted not in text:
+        text = " ".join(entry["message"] for entry in prefect_request(api, "/logs/filter", body))
         time.sleep(0.5)
-    return messages
+    return text

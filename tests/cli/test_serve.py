@@ -57,6 +57,15 @@ def _get(url: str) -> Any:
         return None
 
 
+def _served(prefect_api: str, project_file: str) -> dict[str, Any]:
+    """Deployments registered for project_file, by name."""
+    return {
+        d["name"]: d
+        for d in api(prefect_api, "/deployments/filter", {"limit": 200})
+        if d["parameters"].get("project_file") == project_file
+    }
+
+
 def wait_for(check: Any, seconds: float, what: str) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -75,22 +84,26 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed in finally
     api_port = free_port()
     serve = subprocess.Popen(
-        [sys.executable, "-m", "headwater", "serve", "--project", str(project.file),
-         "--api-port", str(api_port)],
+        [
+            sys.executable,
+            "-m",
+            "headwater",
+            "serve",
+            "--project",
+            str(project.file),
+            "--api-port",
+            str(api_port),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=os.environ.copy(),
     )
     try:
+        wanted = {"sync-shop", "housekeeping", "dbt-build"}
         deployments = wait_for(
-            lambda: {
-                d["name"]: d
-                for d in api(prefect_api, "/deployments/filter", {})
-                if d["name"] in ("sync-shop", "housekeeping", "sync-disabled_one", "dbt-build")
-                and d["parameters"].get("project_file") == str(project.file)
-            }
-            if len(api(prefect_api, "/deployments/filter", {})) >= 2
-            else None,
+            lambda: (
+                found if wanted <= set(found := _served(prefect_api, str(project.file))) else None
+            ),
             90,
             "deployments",
         )
@@ -104,9 +117,11 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
 
         run = api(prefect_api, f"/deployments/{shop['id']}/create_flow_run", {})
         finished = wait_for(
-            lambda: (state := api(prefect_api, f"/flow_runs/{run['id']}")["state"]["type"])
-            in ("COMPLETED", "FAILED", "CRASHED")
-            and state,
+            lambda: (
+                (state := api(prefect_api, f"/flow_runs/{run['id']}")["state"]["type"])
+                in ("COMPLETED", "FAILED", "CRASHED")
+                and state
+            ),
             180,
             "the triggered run",
         )

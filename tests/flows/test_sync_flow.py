@@ -104,7 +104,8 @@ def test_sync_records_a_named_tagged_flow_run_with_an_artifact(
     rows = artifact[0]["data"]
     rows = json.loads(rows) if isinstance(rows, str) else rows
     assert [(row["table"], row["rows"], row["status"]) for row in rows] == [
-        ("orders", 100, "loaded")
+        ("orders", 100, "loaded"),
+        ("refunds", 2, "loaded"),
     ]
     event = wait_for_event(prefect_api, "headwater.sync.completed", latest.id)
     assert event["rows"] == 102 and event["tables"] == {"orders": 100, "refunds": 2}
