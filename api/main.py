@@ -12,6 +12,7 @@ from api.audit import AuditMiddleware
 from api.deps import AppContext
 from api.errors import install_error_handlers
 from api.housekeeping import start_housekeeping
+from api.limits import BodyLimitMiddleware
 from api.prefect import PrefectApi
 from api.ratelimit import RateLimiter
 from api.routes import ROUTERS
@@ -69,6 +70,7 @@ def create_app(project: Project, prefect_url: str | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(BodyLimitMiddleware)  # outermost: before anything reads a body
     for router in ROUTERS:
         app.include_router(router)
     return app

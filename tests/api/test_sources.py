@@ -103,3 +103,19 @@ async def test_api_rate_limit_answers_429_with_retry_after(make_project: Any) ->
     assert limited.status_code == 429
     assert limited.json()["code"] == "rate_limited"
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
+
+
+async def test_oversized_bodies_are_refused_before_they_are_read(
+    client: httpx.AsyncClient, viewer_key: str, bearer: Bearer
+) -> None:
+    huge = "x" * (2 * 1024 * 1024)
+    declared = await client.post("/api/query", content=huge, headers=bearer(viewer_key))
+    assert declared.status_code == 413
+    assert declared.json()["code"] == "too_large"
+
+    async def chunks() -> Any:
+        for _ in range(40):
+            yield b"y" * 64 * 1024
+
+    streamed = await client.post("/api/query", content=chunks(), headers=bearer(viewer_key))
+    assert streamed.status_code == 413
