@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 import pytest
 
 from headwater.config import Project
 from headwater.query import MAX_SQL_BYTES
 from tests.query.conftest import SECRET, Shop, make_shop, state
 from tests.query.hostile import HOSTILE, render
+from tests.query.test_export import read_back
 
 # Marked here, at collection, as well: the marker that tests/api/conftest.py adds after
 # collection loses the parameters of parametrized async tests.
@@ -152,17 +148,6 @@ async def test_failures_and_bad_bodies(
         "/api/query", json={"sql": "SELECT 1", "limit": 5}, headers=bearer(viewer_key)
     )
     assert response.status_code == 422
-
-
-def read_back(fmt: str, data: bytes) -> pa.Table:
-    """An export's bytes as an Arrow table."""
-    if fmt == "csv":
-        return pa_csv.read_csv(io.BytesIO(data))
-    if fmt == "parquet":
-        return pq.read_table(io.BytesIO(data))
-    if fmt == "ndjson":
-        return pa_json.read_json(io.BytesIO(data))
-    return pa.ipc.open_stream(data).read_all()
 
 
 @pytest.mark.parametrize(
