@@ -73,12 +73,18 @@ def run_sync(
     ensure_server(project)
     for key, value in _QUIET_CONSOLE_LOGS.items():
         os.environ.setdefault(key, value)
+    from prefect import tags
+
     from flows.sync import sync_source, table_listeners
 
     progress = TableProgress()
     table_listeners.append(progress.update)
     try:
-        with Live(progress.render(), console=console, refresh_per_second=4) as live:
+        # Tagged from creation, so even the run's first events carry its source and project.
+        with (
+            tags(source_tag(source), project_tag(project)),
+            Live(progress.render(), console=console, refresh_per_second=4) as live,
+        ):
             table_listeners.append(lambda *_: live.update(progress.render()))
             state = sync_source(
                 source=source,
