@@ -29,6 +29,9 @@ AUTHENTICATED = "authenticated"
 ACCOUNT_PATHS = ("/api/auth", "/api/admin")
 """Routes whose changes (keys, sessions, users) invalidate cached credentials."""
 
+SIGN_IN = "sign in or send `Authorization: Bearer hw_...`"
+"""The answer to a request without credentials."""
+
 PERMISSION_KEY = "x-permission"
 LOGIN_LIMITED_KEY = "x-login-rate-limited"
 DURING_2FA_SETUP_KEY = "x-allowed-before-2fa-setup"
@@ -60,7 +63,7 @@ def current_principal(request: Request) -> Principal:
     """The principal the route guard authenticated (routes that are not public)."""
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
-        raise ApiError(401, "sign in or send `Authorization: Bearer hw_...`")
+        raise ApiError(401, SIGN_IN)
     return principal
 
 
@@ -112,7 +115,7 @@ class GuardedRoute(APIRoute):
         if self.permission == PUBLIC:
             return
         if principal is None:
-            raise ApiError(401, "sign in or send `Authorization: Bearer hw_...`")
+            raise ApiError(401, SIGN_IN)
         caller = (
             f"key:{principal.api_key_id}" if principal.api_key_id else f"user:{principal.user_id}"
         )

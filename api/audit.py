@@ -15,6 +15,7 @@ from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError
+from headwater.auth.errors import AuthError
 from headwater.auth.roles import Principal
 from headwater.store import AuditRecord, MetadataStore, record_audit
 
@@ -43,7 +44,7 @@ def noting_refusal(request: Request) -> Iterator[None]:
     in the request's audit entry."""
     try:
         yield
-    except ApiError as exc:
+    except (ApiError, AuthError) as exc:
         note_detail(request, exc.code)
         raise
 

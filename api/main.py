@@ -16,6 +16,7 @@ from api.limits import BodyLimitMiddleware
 from api.prefect import PrefectApi
 from api.ratelimit import RateLimiter
 from api.routes import ROUTERS
+from api.security import install_auth_error_handler
 from headwater.config import Project
 from headwater.prefect_server import api_url
 from headwater.query.session import close_sessions
@@ -69,6 +70,7 @@ def create_app(project: Project, prefect_url: str | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_auth_error_handler(app)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(BodyLimitMiddleware)  # outermost: before anything reads a body
     for router in ROUTERS:

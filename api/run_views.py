@@ -8,38 +8,32 @@ from typing import Any, get_args
 
 from api.prefect import PrefectApi
 from api.schemas.runs import RunDetail, RunOut, RunState, TableRows
-from headwater.runs import RUN_KINDS
+from headwater.runs import KIND_OF_FLOW, parse_time, source_of
 
-_KIND_OF_FLOW = {flow: kind for kind, flow in RUN_KINDS.items()}
 _ERROR_STATES = {"failed", "crashed", "cancelled"}
 _KNOWN_STATES = frozenset(get_args(RunState))
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 async def run_view(prefect: PrefectApi, raw: dict[str, Any]) -> RunOut:
     """The API's view of one Prefect flow run."""
     state = raw.get("state") or {}
     state_type = str(state.get("type") or "unknown").lower()
-    start, end = _time(raw.get("start_time")), _time(raw.get("end_time"))
+    start, end = parse_time(raw.get("start_time")), parse_time(raw.get("end_time"))
     duration = None
     if start is not None:
         duration = ((end or datetime.now(UTC)) - start).total_seconds()
     flow = await prefect.flow_name(raw["flow_id"])
     tags = list(raw.get("tags") or [])
-    source = next((tag.split(":", 1)[1] for tag in tags if tag.startswith("source:")), None)
     return RunOut(
         id=raw["id"],
         name=raw["name"],
-        kind=_KIND_OF_FLOW.get(flow, flow),
-        source=source,
+        kind=KIND_OF_FLOW.get(flow, flow),
+        source=source_of(tags),
         state=state_type if state_type in _KNOWN_STATES else "unknown",
         state_name=state.get("name"),
         error=state.get("message") if state_type in _ERROR_STATES else None,
         parameters=raw.get("parameters") or {},
-        expected_start_time=_time(raw.get("expected_start_time")),
+        expected_start_time=parse_time(raw.get("expected_start_time")),
         start_time=start,
         end_time=end,
         duration_seconds=duration,

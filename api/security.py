@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, Field
 
-from api.errors import ApiError
+from api.errors import ApiError, error_body
 from headwater.auth.accounts import MAX_EMAIL_LENGTH, normalize_email
 from headwater.auth.errors import (
     AccountDisabledError,
@@ -66,13 +65,18 @@ def auth_api_error(exc: AuthError) -> ApiError:
     return ApiError(status, str(exc), exc.code, headers)
 
 
-@contextmanager
-def auth_errors() -> Iterator[None]:
-    """Turn auth refusals raised inside the block into API errors."""
-    try:
-        yield
-    except AuthError as exc:
-        raise auth_api_error(exc) from None
+def install_auth_error_handler(app: FastAPI) -> None:
+    """Answer every auth refusal a route lets out with its status and code (one mapping
+    for all routes, so none can forget it and answer 500)."""
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
+        refusal = auth_api_error(exc)
+        return JSONResponse(
+            error_body(refusal.detail, refusal.code),
+            status_code=refusal.status,
+            headers=refusal.headers,
+        )
 
 
 def _bearer_token(request: Request) -> str | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.concurrency import run_in_threadpool
 
 from api.schemas.sources import LastRun, SourceOut, TableCount
-from headwater.runs import RUN_KINDS, source_tag
+from headwater.runs import RUN_KINDS, parse_time, source_tag
 from headwater.warehouse import raw_schema
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def _status(
         status = "synced" if finished[0]["state"]["type"] == "COMPLETED" else "failed"
     else:
         status = "never synced"
-    last_synced = _time(succeeded.get("end_time")) if succeeded else None
+    last_synced = parse_time(succeeded.get("end_time")) if succeeded else None
     age = (datetime.now(UTC) - last_synced).total_seconds() if last_synced else None
     return SourceOut(
         name=name,
@@ -126,13 +126,9 @@ def _last_run(run: dict[str, Any]) -> LastRun:
     return LastRun(
         id=run["id"],
         state=str(run["state"]["type"]).lower(),
-        start_time=_time(run.get("start_time")),
-        end_time=_time(run.get("end_time")),
+        start_time=parse_time(run.get("start_time")),
+        end_time=parse_time(run.get("end_time")),
     )
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 _SECRET_KEY = re.compile(r"password|secret|token|api_key|authorization", re.IGNORECASE)

@@ -53,6 +53,9 @@ RUN_KINDS: dict[str, str] = {
 }
 """Kind of run -> the Prefect flow that runs it."""
 
+KIND_OF_FLOW: dict[str, str] = {flow: kind for kind, flow in RUN_KINDS.items()}
+"""Prefect flow name -> kind of run."""
+
 DBT_BUILD_DEPLOYMENT = "dbt-build"
 """Name of the served deployment of flow `dbt_build`."""
 
@@ -70,6 +73,11 @@ def project_tag(project: Project) -> str:
 def source_tag(source: str) -> str:
     """The tag every sync run of `source` carries."""
     return f"source:{source}"
+
+
+def source_of(tags: list[str] | tuple[str, ...]) -> str | None:
+    """The source a run's `source:<name>` tag names, if any."""
+    return next((tag.split(":", 1)[1] for tag in tags if tag.startswith("source:")), None)
 
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -106,7 +114,8 @@ def prefect_request(
     raise AssertionError("unreachable")
 
 
-def _parse_time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """A time from Prefect's JSON (ISO 8601), or None."""
     return datetime.fromisoformat(value) if value else None
 
 
@@ -117,8 +126,8 @@ def _run_info(raw: dict[str, Any]) -> RunInfo:
         name=raw["name"],
         state=str(state.get("type") or "unknown").lower(),
         state_message=state.get("message"),
-        start_time=_parse_time(raw.get("start_time")),
-        end_time=_parse_time(raw.get("end_time")),
+        start_time=parse_time(raw.get("start_time")),
+        end_time=parse_time(raw.get("end_time")),
         tags=tuple(raw.get("tags") or ()),
     )
 

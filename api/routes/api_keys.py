@@ -11,7 +11,6 @@ from pydantic import Field
 from api.access import AUTHENTICATED, GuardedRoute, requires
 from api.deps import Context, CurrentPrincipal
 from api.schemas.common import ApiModel, Page, Paging, RequestModel
-from api.security import auth_errors
 from headwater.auth import api_keys
 from headwater.auth.accounts import get_user
 from headwater.store.models import ApiKey
@@ -72,7 +71,7 @@ class ApiKeyCreated(ApiKeyOut):
 def create_api_key(body: ApiKeyIn, principal: CurrentPrincipal, context: Context) -> ApiKeyCreated:
     """Make an API key acting with the caller's role. The key is in this answer only:
     Headwater keeps just its hash."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         user = get_user(db, principal.user_id)
         key, secret = api_keys.create_api_key(db, user, body.name, body.expires_in_days)
         return ApiKeyCreated(**ApiKeyOut.of(key).model_dump(), key=secret)
@@ -99,6 +98,6 @@ def revoke_api_key(
     context: Context,
 ) -> Response:
     """Revoke one of the caller's keys: requests with it get 401 from now on."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         api_keys.revoke_api_key(db, principal.user_id, key_id)
     return Response(status_code=204)

@@ -15,7 +15,7 @@ from api.deps import Context, CurrentPrincipal
 from api.routes.two_factor import LoginOut, signed_in
 from api.routes.users import UserOut
 from api.schemas.common import ApiModel, Page, Paging, RequestModel
-from api.security import Email, Password, auth_errors, clear_session_cookie, client_info
+from api.security import Email, Password, clear_session_cookie, client_info
 from headwater.auth import accounts, sessions
 from headwater.auth.login import login
 
@@ -124,7 +124,7 @@ def auth_status(context: Context) -> AuthStatus:
 def setup(body: FirstAdminIn, request: Request, context: Context) -> UserOut:
     """Create the first admin (refused with 409 once any user exists); then sign in."""
     note_subject(request, body.email)
-    with noting_refusal(request), context.store.session() as db, auth_errors():
+    with noting_refusal(request), context.store.session() as db:
         user = accounts.create_first_admin(db, body.email, body.password, body.display_name)
         note_subject(request, user.email, user.id)
         return UserOut.of(user)
@@ -140,7 +140,7 @@ def sign_in(body: LoginIn, request: Request, response: Response, context: Contex
     SameSite=Lax), or with 2FA on answers `{pending_token}` for `POST /api/auth/2fa/verify`.
     After `auth.max_failed_logins` failures the account locks (403 `account_locked`)."""
     note_subject(request, body.email.strip().lower())
-    with noting_refusal(request), context.store.session() as db, auth_errors():
+    with noting_refusal(request), context.store.session() as db:
         result = login(
             db, body.email, body.password, context.project.config.auth, client_info(request)
         )
@@ -157,7 +157,7 @@ def sign_in(body: LoginIn, request: Request, response: Response, context: Contex
 def sign_out(principal: CurrentPrincipal, context: Context) -> Response:
     """Sign out: end this session and drop its cookie (with an API key, nothing to end)."""
     if principal.session_id is not None:
-        with context.store.session() as db, auth_errors():
+        with context.store.session() as db:
             sessions.revoke_session(db, principal.user_id, principal.session_id)
     response = Response(status_code=204)
     clear_session_cookie(response, context.project.config.auth)
@@ -167,7 +167,7 @@ def sign_out(principal: CurrentPrincipal, context: Context) -> Response:
 @router.get("/api/auth/me", openapi_extra=requires(AUTHENTICATED, before_2fa_setup=True))
 def me(principal: CurrentPrincipal, context: Context) -> MeOut:
     """The caller: account, role, permissions, 2FA state, cookie or API key."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         user = accounts.get_user(db, principal.user_id)
         return MeOut(
             **UserOut.of(user).model_dump(),
@@ -185,7 +185,7 @@ def change_password(
 ) -> ChangePasswordOut:
     """Change one's password (the current one is needed); every other session of the user
     is signed out."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         user = accounts.get_user(db, principal.user_id)
         revoked = accounts.change_password(
             db, user, body.current_password, body.new_password, principal.session_id
@@ -227,7 +227,7 @@ def revoke_session(
     context: Context,
 ) -> Response:
     """Sign out one of the caller's sessions (404 for anyone else's)."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         sessions.revoke_session(db, principal.user_id, session_id)
     response = Response(status_code=204)
     if session_id == principal.session_id:
@@ -238,7 +238,7 @@ def revoke_session(
 @router.post("/api/auth/accept-invite", openapi_extra=requires(PUBLIC, login_limited=True))
 def accept_invite(body: AcceptInviteIn, request: Request, context: Context) -> UserOut:
     """Choose a password with the invitation token an admin handed out; then sign in."""
-    with noting_refusal(request), context.store.session() as db, auth_errors():
+    with noting_refusal(request), context.store.session() as db:
         user = accounts.accept_invite(db, body.token, body.password)
         note_subject(request, user.email, user.id)
         return UserOut.of(user)

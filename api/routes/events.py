@@ -21,7 +21,7 @@ from api.access import GuardedRoute, requires
 from api.deps import AppContext, Context
 from api.errors import ApiError
 from headwater.errors import TransientError
-from headwater.runs import RUN_KINDS
+from headwater.runs import KIND_OF_FLOW, source_of
 
 router = APIRouter(route_class=GuardedRoute, tags=["events"])
 
@@ -33,7 +33,6 @@ LOOKBACK = timedelta(seconds=15)
 PAGE = 50
 """Prefect's largest page of events."""
 _RUN_STATES = {"Running", "Completed", "Failed", "Crashed", "Cancelled"}
-_KIND_OF_FLOW = {flow: kind for kind, flow in RUN_KINDS.items()}
 
 
 def _parse_event_id(value: str) -> tuple[datetime, str]:
@@ -68,15 +67,14 @@ def to_message(event: dict[str, Any], project_tag: str) -> dict[str, Any] | None
         state = name.removeprefix("prefect.flow-run.")
         flow = _related(event, "flow")
         flow_name = flow.get("prefect.resource.name") if flow else None
-        if state not in _RUN_STATES or flow_name not in _KIND_OF_FLOW:
+        if state not in _RUN_STATES or flow_name not in KIND_OF_FLOW:
             return None
-        source = next((t.split(":", 1)[1] for t in tags if t.startswith("source:")), None)
         return {
             "type": f"run.{state.lower()}",
             "run_id": event["resource"]["prefect.resource.id"].removeprefix("prefect.flow-run."),
             "run_name": event["resource"].get("prefect.resource.name"),
-            "kind": _KIND_OF_FLOW[flow_name],
-            "source": source,
+            "kind": KIND_OF_FLOW[flow_name],
+            "source": source_of(tags),
             "state": state.lower(),
             "message": (event.get("payload") or {}).get("validated_state", {}).get("message"),
         }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header
 
@@ -24,23 +24,6 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _parameters(
-    full_refresh: bool,
-    tables: list[str] | None = None,
-    start: str | None = None,
-    end: str | None = None,
-) -> dict[str, Any]:
-    """The sync flow's parameters that differ from the deployment's defaults."""
-    parameters: dict[str, Any] = {"full_refresh": full_refresh}
-    if tables:
-        parameters["tables"] = tables
-    if start:
-        parameters["start"] = start
-    if end:
-        parameters["end"] = end
-    return parameters
-
-
 @router.post("/api/sources/{name}/sync", status_code=202, openapi_extra=requires("source.sync"))
 async def sync_source(
     context: Context,
@@ -55,7 +38,8 @@ async def sync_source(
     after the current one). Poll `GET /api/runs/{run_id}` or watch it in the Prefect UI."""
     request = body or SyncRequest()
     check_source(context, name, request.tables)
-    parameters = _parameters(request.full_refresh, request.tables, request.start, request.end)
+    # The flow's parameters that differ from the deployment's defaults.
+    parameters = request.model_dump(exclude={"queue"}, exclude_none=True)
     return await trigger_sync(context, principal, name, parameters, request.queue, idempotency_key)
 
 
@@ -81,7 +65,7 @@ async def trigger_sources(
             )
     runs = [
         await trigger_sync(
-            context, principal, source, _parameters(body.full_refresh), True, idempotency_key
+            context, principal, source, {"full_refresh": body.full_refresh}, True, idempotency_key
         )
         for source in sources
     ]

@@ -13,7 +13,7 @@ from api.audit import note_subject, noting_refusal
 from api.deps import AppContext, Context, CurrentPrincipal
 from api.routes.users import UserOut
 from api.schemas.common import ApiModel, RequestModel
-from api.security import Password, auth_errors, client_info, set_session_cookie
+from api.security import Password, client_info, set_session_cookie
 from headwater.auth import two_factor
 from headwater.auth.accounts import get_user
 from headwater.auth.login import LoginResult, verify_second_factor
@@ -118,7 +118,7 @@ def verify(body: VerifyIn, request: Request, response: Response, context: Contex
     """Second sign-in step: the `pending_token` from login with the code the authenticator
     app shows (or an unused recovery code). Sets the `hw_session` cookie. A code works
     once; wrong codes count towards the lockout."""
-    with noting_refusal(request), context.store.session() as db, auth_errors():
+    with noting_refusal(request), context.store.session() as db:
         result = verify_second_factor(
             db, body.pending_token, body.code, context.project.config.auth, client_info(request)
         )
@@ -130,7 +130,7 @@ def verify(body: VerifyIn, request: Request, response: Response, context: Contex
 def setup(body: PasswordIn, principal: CurrentPrincipal, context: Context) -> SetupOut:
     """Start setting up TOTP (password needed): the secret, its `otpauth://` URI and eight
     recovery codes, shown once. 2FA is on after `POST /api/auth/2fa/verify-setup`."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         user = get_user(db, principal.user_id)
         made = two_factor.begin_setup(db, user, body.password)
         return SetupOut(
@@ -143,7 +143,7 @@ def setup(body: PasswordIn, principal: CurrentPrincipal, context: Context) -> Se
 )
 def verify_setup(body: CodeIn, principal: CurrentPrincipal, context: Context) -> TwoFactorOut:
     """Turn 2FA on with a first code from the app; from now on sign-in asks for a code."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         user = get_user(db, principal.user_id)
         two_factor.confirm_setup(db, user, body.code)
         return TwoFactorOut(
@@ -155,7 +155,7 @@ def verify_setup(body: CodeIn, principal: CurrentPrincipal, context: Context) ->
 def disable(body: DisableIn, principal: CurrentPrincipal, context: Context) -> TwoFactorOut:
     """Turn 2FA off: the password and a current code (or an unused recovery code).
     With `auth.require_2fa` on, the user must set it up again before doing anything else."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         user = get_user(db, principal.user_id)
         two_factor.disable(db, user, body.password, body.code)
         return TwoFactorOut(enabled=False, recovery_codes_left=0)
@@ -166,7 +166,7 @@ def regenerate_recovery(
     body: PasswordIn, principal: CurrentPrincipal, context: Context
 ) -> RecoveryCodesOut:
     """Eight new recovery codes (password needed), shown once; the old ones stop working."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         user = get_user(db, principal.user_id)
         return RecoveryCodesOut(
             recovery_codes=two_factor.regenerate_recovery_codes(db, user, body.password)

@@ -13,7 +13,7 @@ from api.access import GuardedRoute, requires
 from api.audit import note_detail
 from api.deps import Context, CurrentPrincipal
 from api.schemas.common import ApiModel, Page, Paging, RequestModel
-from api.security import Email, auth_errors
+from api.security import Email
 from headwater.auth import users
 from headwater.auth.accounts import get_user
 from headwater.auth.roles import Role
@@ -158,7 +158,7 @@ def create_user(body: NewUserIn, principal: CurrentPrincipal, context: Context) 
     """Invite a user with a role: answers the invitation token (shown once) that they use
     with `POST /api/auth/accept-invite` to choose a password. 409 if the email is taken."""
     config = context.project.config.auth
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         invitation = users.invite_user(
             db, body.email, body.role, config, body.display_name, principal.user_id
         )
@@ -168,7 +168,7 @@ def create_user(body: NewUserIn, principal: CurrentPrincipal, context: Context) 
 @router.get("/api/admin/users/{user_id}", openapi_extra=MANAGE)
 def get_one_user(user_id: UserId, context: Context) -> UserOut:
     """One user."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         return UserOut.of(get_user(db, user_id))
 
 
@@ -176,7 +176,7 @@ def get_one_user(user_id: UserId, context: Context) -> UserOut:
 def change_role(user_id: UserId, body: RoleIn, request: Request, context: Context) -> UserOut:
     """Change a user's role (their API keys follow). The last active admin cannot be
     demoted (409)."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         before = get_user(db, user_id).role
         user = users.change_role(db, user_id, body.role)
         note_detail(request, f"role {before} -> {user.role}")
@@ -187,7 +187,7 @@ def change_role(user_id: UserId, body: RoleIn, request: Request, context: Contex
 def reinvite(user_id: UserId, principal: CurrentPrincipal, context: Context) -> InviteOut:
     """A new invitation token for a user who has not accepted theirs (409 once they have)."""
     config = context.project.config.auth
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         return _invite_out(users.reinvite_user(db, user_id, config, principal.user_id))
 
 
@@ -195,28 +195,28 @@ def reinvite(user_id: UserId, principal: CurrentPrincipal, context: Context) -> 
 def deactivate(user_id: UserId, context: Context) -> UserOut:
     """Stop a user signing in; their sessions end and their API keys stop working. The
     last active admin cannot be deactivated (409)."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         return UserOut.of(users.deactivate_user(db, user_id))
 
 
 @router.post("/api/admin/users/{user_id}/reactivate", openapi_extra=MANAGE)
 def reactivate(user_id: UserId, context: Context) -> UserOut:
     """Let a deactivated user sign in again; their API keys work again."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         return UserOut.of(users.reactivate_user(db, user_id))
 
 
 @router.post("/api/admin/users/{user_id}/unlock", openapi_extra=MANAGE)
 def unlock(user_id: UserId, context: Context) -> UserOut:
     """Lift the lockout that failed sign-ins caused."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         return UserOut.of(users.unlock_user(db, user_id))
 
 
 @router.post("/api/admin/users/{user_id}/revoke-sessions", openapi_extra=MANAGE)
 def revoke_sessions(user_id: UserId, context: Context) -> RevokedOut:
     """Sign a user out everywhere (their API keys keep working: revoke or deactivate)."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         return RevokedOut(sessions_revoked=users.revoke_sessions(db, user_id))
 
 
@@ -226,7 +226,7 @@ def revoke_sessions(user_id: UserId, context: Context) -> RevokedOut:
 def delete_user(user_id: UserId, context: Context) -> Response:
     """Delete a user with their sessions, API keys and 2FA; the audit log keeps their
     email. The last active admin cannot be deleted (409)."""
-    with context.store.session() as db, auth_errors():
+    with context.store.session() as db:
         users.delete_user(db, user_id)
     return Response(status_code=204)
 

@@ -15,6 +15,7 @@ from dlt.sources.sql_database import BaseTableLoader, TableLoader
 from dlt.sources.sql_database.helpers import ConnectorXTableLoader
 
 from connectors.sql.database import Database
+from headwater.warehouse.sql import quote_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -35,9 +36,10 @@ class DuckDBTableLoader(BaseTableLoader):
         query = self.compile_query(self.make_query())
         conn = _duckdb_connection(Path(options["extension_dir"]))
         try:
-            conn.execute(f"ATTACH {_literal(self._libpq_url())} AS src (TYPE postgres, READ_ONLY)")
+            source = quote_literal(self._libpq_url())
+            conn.execute(f"ATTACH {source} AS src (TYPE postgres, READ_ONLY)")
             reader = conn.execute(
-                f"SELECT * FROM postgres_query('src', {_literal(query)})"
+                f"SELECT * FROM postgres_query('src', {quote_literal(query)})"
             ).to_arrow_reader(self.chunk_size)
             for batch in reader:
                 if batch.num_rows:
@@ -64,10 +66,6 @@ def _duckdb_connection(extension_dir: Path) -> duckdb.DuckDBPyConnection:
     conn.execute("SET TimeZone = 'UTC'")
     conn.execute("LOAD postgres_scanner")
     return conn
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 _BASES: dict[str, type[BaseTableLoader]] = {

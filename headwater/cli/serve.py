@@ -47,20 +47,20 @@ def serve(
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", RUNNER_POLL_SECONDS)
     api_process: subprocess.Popen[bytes] | None = None
-    if not no_api:
-        # Its own process: a busy API never slows the runner, and one never stops the other.
-        api_process = subprocess.Popen(api_command(loaded, api_host, api_port))
-    from prefect import serve as prefect_serve
+    try:  # whatever fails from here, the processes started are stopped
+        if not no_api:
+            # Its own process: a busy API never slows the runner, and one never stops the other.
+            api_process = subprocess.Popen(api_command(loaded, api_host, api_port))
+        from prefect import serve as prefect_serve
 
-    from flows.deployments import build_deployments
+        from flows.deployments import build_deployments
 
-    deployments = build_deployments(loaded)
-    console.print(
-        f"serving {len(deployments)} deployments: "
-        + ", ".join(deployment.name for deployment in deployments),
-        highlight=False,
-    )
-    try:
+        deployments = build_deployments(loaded)
+        console.print(
+            f"serving {len(deployments)} deployments: "
+            + ", ".join(deployment.name for deployment in deployments),
+            highlight=False,
+        )
         prefect_serve(*deployments, print_starting_message=False)
     finally:
         if api_process is not None:

@@ -199,11 +199,6 @@ def load_manifest(project: Project) -> dict[str, Any] | None:
     return _read_json(dbt_paths(project).target_dir / "manifest.json")
 
 
-def load_run_results(project: Project) -> dict[str, Any] | None:
-    """target/run_results.json from the last dbt invocation, or None when there is none."""
-    return _read_json(dbt_paths(project).target_dir / "run_results.json")
-
-
 def _read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None

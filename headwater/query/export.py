@@ -94,7 +94,6 @@ class QueryExport:
         conn: duckdb.DuckDBPyConnection,
         produce: Iterator[bytes],
     ) -> None:
-        self.format: ExportFormat = fmt
         """The export's format."""
         self.media_type = MEDIA_TYPES[fmt]
         """The media type of the bytes."""

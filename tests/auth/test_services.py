@@ -80,6 +80,8 @@ def test_a_code_is_claimed_by_one_of_two_racing_requests(store: MetadataStore) -
         assert two_factor.check_second_factor(first, one, code)
         first.commit()
         assert not two_factor.check_second_factor(second, two, code)
+    # A recovery code works once. (Here the second lookup already sees the first commit;
+    # it does not reach the guarded UPDATE the way the TOTP case above does.)
     recovery = made.recovery_codes[0]
     with store.session() as first, store.session() as second:
         one = first.get(User, 1)

@@ -39,10 +39,6 @@ schedules:
 """
 
 
-def api(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    return prefect_request(base, path, body)
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -61,7 +57,7 @@ def _served(prefect_api: str, project_file: str) -> dict[str, Any]:
     """Deployments registered for project_file, by name."""
     return {
         d["name"]: d
-        for d in api(prefect_api, "/deployments/filter", {"limit": 200})
+        for d in prefect_request(prefect_api, "/deployments/filter", {"limit": 200})
         if d["parameters"].get("project_file") == project_file
     }
 
@@ -115,10 +111,10 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
         assert schedule["schedule"]["cron"] == "0 * * * *"
         assert schedule["schedule"]["timezone"] == "Europe/Lisbon"
 
-        run = api(prefect_api, f"/deployments/{shop['id']}/create_flow_run", {})
+        run = prefect_request(prefect_api, f"/deployments/{shop['id']}/create_flow_run", {})
         finished = wait_for(
             lambda: (
-                (state := api(prefect_api, f"/flow_runs/{run['id']}")["state"]["type"])
+                (state := prefect_request(prefect_api, f"/flow_runs/{run['id']}")["state"]["type"])
                 in ("COMPLETED", "FAILED", "CRASHED")
                 and state
             ),

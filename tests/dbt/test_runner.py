@@ -54,14 +54,13 @@ def test_partial_parsing_is_kept_between_runs(lake_project: Project) -> None:
     started = time.monotonic()
     assert parse(lake_project).success
     full = time.monotonic() - started
-    saved = (target / "partial_parse.msgpack").stat().st_mtime_ns
+    assert (target / "partial_parse.msgpack").is_file()  # the full parse wrote it
 
     started = time.monotonic()
     assert parse(lake_project).success
     partial = time.monotonic() - started
     assert partial < full / 2, (full, partial)
     assert (target / "partial_parse.msgpack").is_file()
-    assert saved > 0
 
 
 def test_failing_model_names_model_compiled_sql_and_database_error(
