@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from headwater.config.project import Project
-from headwater.config.sources import SourceBase, TableOptions, WriteDisposition
+from headwater.config.sources import SourceBase, SourceCommon, TableOptions, WriteDisposition
 
 if TYPE_CHECKING:
     from dlt.extract.resource import DltResource
 
-ConfigT = TypeVar("ConfigT", bound=SourceBase)
+ConfigT = TypeVar("ConfigT", bound=SourceCommon)
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,14 @@ class Connector(ABC, Generic[ConfigT]):
         primary key and incremental cursor applied. `window` bounds the cursor for a backfill
         (dlt's `end_value`: the incremental state is then not advanced)."""
 
-    def resolve_options(self, options: TableOptions) -> tuple[WriteDisposition, bool]:
-        """(write_disposition, allow_empty_replace) of a table, falling back to the source."""
-        disposition = options.write_disposition or self.config.write_disposition
-        allow_empty = (
-            options.allow_empty_replace
-            if options.allow_empty_replace is not None
-            else self.config.allow_empty_replace
-        )
-        return disposition, allow_empty
+
+
+def resolve_options(config: SourceBase, options: TableOptions) -> tuple[WriteDisposition, bool]:
+    """(write_disposition, allow_empty_replace) of a table, falling back to the source."""
+    disposition = options.write_disposition or config.write_disposition
+    allow_empty = (
+        options.allow_empty_replace
+        if options.allow_empty_replace is not None
+        else config.allow_empty_replace
+    )
+    return disposition, allow_empty

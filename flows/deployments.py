@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect.schedules import Cron, Schedule
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.schedules import Cron, Interval, Schedule
 
+from flows.cdc import cdc_sync
 from flows.dbt_build import dbt_build
 from flows.housekeeping import HOUSEKEEPING_CRON, warehouse_housekeeping
 from flows.sync import sync_source
 from headwater.config import Project
-from headwater.runs import DBT_BUILD_DEPLOYMENT, project_tag, source_tag, sync_deployment_name
+from headwater.config.sources import PostgresCdcSource
+from headwater.runs import (
+    DBT_BUILD_DEPLOYMENT,
+    cdc_deployment_name,
+    project_tag,
+    source_tag,
+    sync_deployment_name,
+)
 
 
 def source_schedules(project: Project, source: str) -> list[Schedule]:
@@ -47,6 +56,9 @@ def build_deployments(project: Project) -> list[Any]:
     for name, config in project.config.sources.items():
         if not config.enabled:
             continue
+        if isinstance(config, PostgresCdcSource):
+            deployments.append(cdc_deployment(project, name, config))
+            continue
         deployments.append(
             sync_source.to_deployment(
                 name=sync_deployment_name(name),
@@ -58,3 +70,26 @@ def build_deployments(project: Project) -> list[Any]:
             )
         )
     return deployments
+
+
+def cdc_deployment(project: Project, source: str, config: PostgresCdcSource) -> Any:
+    """The CDC source's deployment, on an interval in both modes.
+
+    Batch mode: each run applies what is waiting. Continuous mode: a run keeps going until
+    cancelled, and the interval only restarts it if it ended (one run at a time; a
+    scheduled run that finds one running is cancelled, not queued)."""
+    continuous = config.mode == "continuous"
+    return cdc_sync.to_deployment(
+        name=cdc_deployment_name(source),
+        parameters={"source": source, "continuous": continuous, "project_file": str(project.file)},
+        tags=[source_tag(source), project_tag(project)],
+        description=config.description or f"Replicate {source} into raw_{source} (CDC)",
+        schedules=[Interval(config.interval_seconds)],
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1,
+            collision_strategy=(
+                ConcurrencyLimitStrategy.CANCEL_NEW if continuous
+                else ConcurrencyLimitStrategy.ENQUEUE
+            ),
+        ),
+    )

@@ -50,6 +50,7 @@ RUN_KINDS: dict[str, str] = {
     "sync": "sync_source",
     "dbt": "dbt_build",
     "housekeeping": "warehouse_housekeeping",
+    "cdc": "cdc_sync",
 }
 """Kind of run -> the Prefect flow that runs it."""
 
@@ -63,6 +64,11 @@ DBT_BUILD_DEPLOYMENT = "dbt-build"
 def sync_deployment_name(source: str) -> str:
     """Name of the served deployment that syncs `source` (flow `sync_source`)."""
     return f"sync-{source}"
+
+
+def cdc_deployment_name(source: str) -> str:
+    """Name of the served deployment that replicates CDC source `source` (flow `cdc_sync`)."""
+    return f"cdc-{source}"
 
 
 def project_tag(project: Project) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import duckdb
 
-from connectors.base import BackfillWindow, CheckReport, Connector, TableSpec
+from connectors.base import BackfillWindow, CheckReport, Connector, TableSpec, resolve_options
 from headwater.config.sources import FilesSource, FileTable
 from headwater.errors import ConnectorError
 from headwater.warehouse.sql import quote_identifier, quote_literal
@@ -143,7 +143,7 @@ class FilesConnector(Connector[FilesSource]):
         return MatchedFile(path=path, key=key, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
 
     def _spec(self, name: str, table: FileTable) -> TableSpec:
-        disposition, allow_empty = self.resolve_options(table)
+        disposition, allow_empty = resolve_options(self.config, table)
         primary_key = list(table.primary_key or [])
         if disposition == "merge" and not primary_key:
             raise ConnectorError(self.name, name, "write_disposition merge needs primary_key")

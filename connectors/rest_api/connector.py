@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import requests
 
-from connectors.base import BackfillWindow, CheckReport, Connector, TableSpec
+from connectors.base import BackfillWindow, CheckReport, Connector, TableSpec, resolve_options
 from headwater.config import read_secret
 from headwater.config.sources import (
     ApiKeyAuth,
@@ -56,7 +56,7 @@ class RestApiConnector(Connector[RestApiSource]):
         """One TableSpec per resource; merge resources must name a primary key."""
         specs = []
         for name, resource in self.config.resources.items():
-            disposition, allow_empty = self.resolve_options(resource)
+            disposition, allow_empty = resolve_options(self.config, resource)
             primary_key = list(resource.primary_key or [])
             if disposition == "merge" and not primary_key:
                 raise ConnectorError(self.name, name, "write_disposition merge needs primary_key")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import sqlalchemy as sa
 
-from connectors.base import BackfillWindow, CheckReport, Connector, TableSpec
+from connectors.base import BackfillWindow, CheckReport, Connector, TableSpec, resolve_options
 from connectors.sql.cursor import coerce_cursor_value
 from connectors.sql.database import Database, Inspection, SourceTable, resolve_url
 from connectors.sql.loaders import DUCKDB_DIALECTS, guarded_loader
@@ -118,7 +118,7 @@ class SqlConnector(Connector[SqlSource]):
 
     def _spec(self, found: SourceTable) -> TableSpec:
         options = self._options(found.name)
-        disposition, allow_empty = self.resolve_options(options)
+        disposition, allow_empty = resolve_options(self.config, options)
         primary_key = options.primary_key or found.primary_key
         for column in options.primary_key or []:
             self._require_column(found, column, "primary_key")

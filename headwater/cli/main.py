@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from headwater import __version__
-from headwater.cli import dbt, lineage, serve, sync
+from headwater.cli import cdc, dbt, lineage, serve, sync
 from headwater.cli.api import api
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
 from headwater.cli.scaffold import init
@@ -29,6 +29,7 @@ app.command()(serve.serve)
 app.command()(api)
 app.command()(lineage.lineage)
 app.add_typer(dbt.app, name="dbt")
+app.add_typer(cdc.app, name="cdc")
 
 
 @app.command()

@@ -40,13 +40,18 @@ class Incremental(StrictModel):
     """Where the first sync starts; omit to load everything on the first sync."""
 
 
-class SourceBase(StrictModel):
+class SourceCommon(StrictModel):
     """Fields every source type shares."""
 
     description: str = ""
     """What this source is, shown in the catalog."""
     enabled: bool = True
     """Disabled sources are validated but never synced or scheduled."""
+
+
+class SourceBase(SourceCommon):
+    """Fields of the source types loaded by dlt (batch syncs)."""
+
     write_disposition: WriteDisposition = "append"
     """Default for the source's tables: append, replace or merge."""
     allow_empty_replace: bool = False
@@ -127,16 +132,7 @@ class SqlSource(SourceBase):
     @field_validator("tables", mode="before")
     @classmethod
     def _list_of_names(cls, value: Any) -> Any:
-        if not isinstance(value, list):
-            return value
-        for index, item in enumerate(value):
-            if not isinstance(item, str):
-                raise LocatedValueError(
-                    "is not a table name; write names as text (`- orders`) or use a mapping "
-                    "`orders: {}`",
-                    index,
-                )
-        return {name: {} for name in value}
+        return _names_to_mapping(value)
 
     @model_validator(mode="after")
     def _one_url(self) -> SqlSource:
@@ -148,6 +144,20 @@ class SqlSource(SourceBase):
                 "remove it from `url` and name its env var in `password_env`"
             )
         return self
+
+
+def _names_to_mapping(value: Any) -> Any:
+    """`tables: [a, b]` means `tables: {a: {}, b: {}}`."""
+    if not isinstance(value, list):
+        return value
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise LocatedValueError(
+                "is not a table name; write names as text (`- orders`) or use a mapping "
+                "`orders: {}`",
+                index,
+            )
+    return {name: {} for name in value}
 
 
 def _url_has_password(url: str) -> bool:
@@ -274,8 +284,91 @@ class RestApiSource(SourceBase):
         return value
 
 
-SourceConfig = Annotated[FilesSource | SqlSource | RestApiSource, Field(discriminator="type")]
+# --- postgres_cdc ------------------------------------------------------------------------
+
+DeleteMode = Literal["hard", "soft"]
+"""hard: a source delete removes the warehouse row; soft: it sets `_hw_deleted_at`."""
+
+
+class CdcTable(StrictModel):
+    """Per-table settings of a CDC source."""
+
+    deletes: DeleteMode | None = None
+    """hard or soft; defaults to the source's `deletes`."""
+
+
+class PostgresCdcSource(SourceCommon):
+    """PostgreSQL tables replicated from the write-ahead log (logical replication, pgoutput):
+    an initial consistent snapshot, then every insert, update and delete merged by key."""
+
+    type: Literal["postgres_cdc"]
+    """Connector type."""
+    url: str | None = None
+    """libpq URL without a password, e.g. `postgresql://replicator@db:5432/shop`."""
+    url_env: EnvVarName | None = None
+    """Env var holding the whole URL, instead of `url`."""
+    password_env: EnvVarName | None = None
+    """Env var holding the password that is added to `url`."""
+    schema_name: str = Field(default="public", alias="schema")
+    """Database schema of the tables."""
+    tables: dict[str, CdcTable] | None = Field(default=None, json_schema_extra=_also_list_of_names)
+    """Tables to replicate: names -> settings (a plain list of names also works); every table
+    of the schema when omitted."""
+    deletes: DeleteMode = "hard"
+    """Default delete handling for the tables: hard or soft."""
+    slot: Identifier | None = None
+    """Replication slot name; `headwater_<source>` when omitted."""
+    publication: Identifier | None = None
+    """Publication name; `headwater_<source>` when omitted (created if missing and allowed)."""
+    mode: Literal["batch", "continuous"] = "batch"
+    """batch: a deployment applies the pending changes every `interval_seconds`;
+    continuous: one long-running flow run polls and applies until cancelled."""
+    interval_seconds: int = Field(default=60, ge=5)
+    """batch mode: seconds between scheduled runs."""
+    poll_seconds: float = Field(default=1.0, gt=0, le=300)
+    """continuous mode: pause when the stream is idle."""
+    batch_changes: int = Field(default=100_000, ge=100, le=10_000_000)
+    """Changes read per batch at most (whole transactions: a larger one is read whole)."""
+    lag_warning_bytes: int = Field(default=1 << 30, ge=1)
+    """Emit a warning event when the slot retains more WAL than this (1 GiB by default)."""
+
+    @field_validator("tables", mode="before")
+    @classmethod
+    def _list_of_names(cls, value: Any) -> Any:
+        return _names_to_mapping(value)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> PostgresCdcSource:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("set exactly one of `url` or `url_env`")
+        if self.url is not None:
+            if not self.url.startswith(("postgresql://", "postgres://")):
+                raise ValueError("url must be a libpq URL starting with postgresql://")
+            if _url_has_password(self.url):
+                raise ValueError(
+                    "the url contains a password; secrets never go in project.yml: "
+                    "remove it from `url` and name its env var in `password_env`"
+                )
+        return self
+
+    def slot_name(self, source: str) -> str:
+        """The replication slot of `source`."""
+        return self.slot or f"headwater_{source}"
+
+    def publication_name(self, source: str) -> str:
+        """The publication of `source`."""
+        return self.publication or f"headwater_{source}"
+
+    def delete_mode(self, table: str) -> DeleteMode:
+        """hard or soft for `table`."""
+        settings = (self.tables or {}).get(table)
+        return settings.deletes if settings and settings.deletes else self.deletes
+
+
+SourceConfig = Annotated[
+    FilesSource | SqlSource | RestApiSource | PostgresCdcSource, Field(discriminator="type")
+]
 """Any source; `type:` selects the model."""
 
-SOURCE_TYPES: tuple[str, ...] = ("files", "sql", "rest_api")
+SOURCE_TYPES: tuple[str, ...] = ("files", "sql", "rest_api", "postgres_cdc")
 """Every known `type:` value, in the order they are documented."""
