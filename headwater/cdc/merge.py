@@ -17,6 +17,7 @@ from headwater.cdc.batch import (
     META_COMMITTED_AT,
     META_LSN,
     META_OP,
+    META_RESOLVE_FROM,
     META_UNRESOLVED,
     OP_DELETE,
     OP_UPSERT,
@@ -32,6 +33,7 @@ from headwater.warehouse.sql import quote_identifier, quote_literal
 _BATCH = "hw_cdc_batch"
 _STAGED = "hw_cdc_staged"
 _FOUND = "_hw_found"
+_LOOKUP = "_hw_lookup_"
 
 
 @dataclass(frozen=True)
@@ -129,11 +131,21 @@ def apply_changes(
     if changes.rows.num_rows == 0:
         return MergeResult(0, 0, 0)
     key = changes.key or [c.name for c in changes.columns]
+    by_name = {c.name: c for c in changes.columns}
+    # The key of the warehouse row holding a row's unresolved values: its own, or the old
+    # key of an update that changed it.
+    lookups = [
+        f"CASE WHEN {META_RESOLVE_FROM} IS NULL THEN {_cast(by_name[k])} ELSE "
+        f"{by_name[k].text_cast.format(f'{META_RESOLVE_FROM}[{i + 1}]')} END AS {_LOOKUP}{i}"
+        for i, k in enumerate(key)
+    ]
     conn.register(_BATCH, changes.rows)
     try:
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE {_STAGED} AS SELECT {META_OP}, {META_LSN}, "
             f"{META_COMMITTED_AT}, {META_UNRESOLVED}, false AS {_FOUND}, "
+            + ", ".join(lookups)
+            + ", "
             + ", ".join(f"{_cast(c)} AS {quote_identifier(c.name)}" for c in changes.columns)
             + f" FROM {_BATCH}"
         )
@@ -157,7 +169,10 @@ def _merge_staged(
         f"s.{quote_identifier(k)} IS NOT DISTINCT FROM t.{quote_identifier(k)}" for k in key
     )
     # A hard delete needs only its key; a soft delete keeps the row, so fill it too.
-    _resolve_from_warehouse(conn, staged, target, changes.columns, matches, deletes == "hard")
+    lookup = " AND ".join(
+        f"s.{_LOOKUP}{i} IS NOT DISTINCT FROM t.{quote_identifier(k)}" for i, k in enumerate(key)
+    )
+    _resolve_from_warehouse(conn, staged, target, changes.columns, lookup, deletes == "hard")
     conn.execute(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {staged} s WHERE {matches})")
     complete = f"(len({META_UNRESOLVED}) = 0 OR {_FOUND})"
     keep = f"{META_OP} = '{OP_UPSERT}'"

@@ -119,12 +119,11 @@ def normalize(value: Any) -> Any:
     return value
 
 
-def normalize_json(value: Any) -> Any:
-    """DuckDB returns JSON as text, psycopg as Python objects: parse and re-dump."""
+def normalize_json(value: Any, parsed: bool) -> Any:
+    """psycopg returns JSON parsed, DuckDB as text: one sorted dump of both."""
     if value is None:
         return None
-    parsed = json.loads(value) if isinstance(value, str) else value
-    return json.dumps(parsed, sort_keys=True)
+    return json.dumps(value if parsed else json.loads(value), sort_keys=True)
 
 
 def checksum(rows: list[tuple[Any, ...]]) -> tuple[int, int]:
@@ -141,7 +140,7 @@ def source_rows(
     """Every row of a source table, normalized."""
     names = ", ".join(f'"{c}"' for c in columns)
     rows = cdc.pg.execute(f'SELECT {names} FROM "{cdc.schema}"."{table}"').fetchall()
-    return [_normal_row(row, columns, json_columns) for row in rows]
+    return [_normal_row(row, columns, json_columns, parsed=True) for row in rows]
 
 
 def warehouse_rows(
@@ -156,12 +155,14 @@ def warehouse_rows(
     names = ", ".join(f'"{c}"' for c in columns)
     with Warehouse(project).reader() as conn:
         rows = conn.execute(f'SELECT {names} FROM "{schema}"."{table}" {where}').fetchall()
-    return [_normal_row(row, columns, json_columns) for row in rows]
+    return [_normal_row(row, columns, json_columns, parsed=False) for row in rows]
 
 
-def _normal_row(row: tuple[Any, ...], columns: list[str], json_columns: tuple[str, ...]) -> tuple[Any, ...]:
+def _normal_row(
+    row: tuple[Any, ...], columns: list[str], json_columns: tuple[str, ...], parsed: bool
+) -> tuple[Any, ...]:
     return tuple(
-        normalize_json(value) if name in json_columns else normalize(value)
+        normalize_json(value, parsed) if name in json_columns else normalize(value)
         for name, value in zip(columns, row, strict=True)
     )
 
@@ -170,8 +171,8 @@ def assert_same(expected: list[tuple[Any, ...]], actual: list[tuple[Any, ...]]) 
     """Equal checksums; on a mismatch, show a few differing rows."""
     if checksum(expected) == checksum(actual):
         return
-    missing = sorted(set(map(repr, expected)) - set(map(repr, actual)))[:3]
-    extra = sorted(set(map(repr, actual)) - set(map(repr, expected)))[:3]
+    missing = [r[:400] for r in sorted(set(map(repr, expected)) - set(map(repr, actual)))[:3]]
+    extra = [r[:400] for r in sorted(set(map(repr, actual)) - set(map(repr, expected)))[:3]]
     raise AssertionError(
         f"source has {len(expected)} rows, warehouse {len(actual)};\n"
         f"only in source: {missing}\nonly in warehouse: {extra}"
