@@ -66,7 +66,8 @@ def project(work: Path, source: str, schema: str, extra: str = "") -> Path:
 def drop(pg: psycopg.Connection, source: str, schema: str) -> None:
     """Remove the slot, publication and schema of a run."""
     for (slot,) in pg.execute(
-        "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s", (f"headwater_{source}%",)
+        "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s",
+        (f"headwater_{source}%",),
     ).fetchall():
         pg.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
     pg.execute(f'DROP PUBLICATION IF EXISTS "headwater_{source}"')
@@ -118,13 +119,13 @@ def _write_changes(pg: psycopg.Connection, schema: str, size: int, changes: int)
         offset = start // per
         with pg.transaction():
             pg.execute(
-                f'INSERT INTO "{schema}".orders SELECT g, 1, \'placed\', 1.00, now() '
+                f"INSERT INTO \"{schema}\".orders SELECT g, 1, 'placed', 1.00, now() "
                 f"FROM generate_series({next_id}, {next_id + 399}) g"
             )
             next_id += 400
             # Disjoint strided keys: updates and deletes never hit the same row twice.
             pg.execute(
-                f'UPDATE "{schema}".orders SET status = \'shipped\', amount = amount + 1 '
+                f"UPDATE \"{schema}\".orders SET status = 'shipped', amount = amount + 1 "
                 f"WHERE id IN (SELECT 1 + ((g * 7919) % {size}) "
                 f"FROM generate_series({offset * 600}, {offset * 600 + 499}) g)"
             )
@@ -226,7 +227,10 @@ def main() -> None:
             costs[size] = cost
             print(f"| {size:,} | {snapshot:.1f} | {cost:.2f} |", flush=True)
         smallest, largest = min(costs), max(costs)
-        print(f"ratio {largest:,} / {smallest:,} rows: {costs[largest] / costs[smallest]:.2f}x (goal <= 2x)")
+        print(
+            f"ratio {largest:,} / {smallest:,} rows: "
+            f"{costs[largest] / costs[smallest]:.2f}x (goal <= 2x)"
+        )
     if not args.skip_lag:
         lags = sorted(lag_case(pg, args.rate, args.seconds))
         p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]

@@ -29,11 +29,15 @@ def test_added_column_and_widened_types_follow(cdc_source: CdcSource) -> None:
     cdc_source.execute("ALTER TABLE items ALTER COLUMN qty TYPE bigint")
     cdc_source.execute("ALTER TABLE items ALTER COLUMN price TYPE numeric(14,2)")
     cdc_source.execute("ALTER TABLE items ALTER COLUMN label TYPE varchar(200)")
-    cdc_source.execute("INSERT INTO items VALUES (4, 9000000000, 123456789.25, %s, 'blue')", ("x" * 150,))
+    cdc_source.execute(
+        "INSERT INTO items VALUES (4, 9000000000, 123456789.25, %s, 'blue')", ("x" * 150,)
+    )
     drain(replicator)
     with Warehouse(project).reader() as conn:
         live = live_columns(conn, replicator.schema, "items")
-    assert live["qty"] == "BIGINT" and live["price"] == "DECIMAL(14,2)" and live["color"] == "VARCHAR"
+    assert (
+        live["qty"] == "BIGINT" and live["price"] == "DECIMAL(14,2)" and live["color"] == "VARCHAR"
+    )
     columns = ["id", "qty", "price", "label", "color"]
     assert_same(
         source_rows(cdc_source, "items", columns),

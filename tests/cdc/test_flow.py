@@ -23,7 +23,9 @@ def headwater(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_flow_run_records_artifact_events_and_status(cdc_source: CdcSource, prefect_api: str) -> None:
+def test_flow_run_records_artifact_events_and_status(
+    cdc_source: CdcSource, prefect_api: str
+) -> None:
     from flows.cdc import cdc_sync
 
     cdc_source.execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")

@@ -21,7 +21,9 @@ COLUMNS = [ID, NAME, BLOB]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def changes(rows: list[tuple[str, int, str | None, str | None, list[str]]], truncated: bool = False) -> TableChanges:
+def changes(
+    rows: list[tuple[str, int, str | None, str | None, list[str]]], truncated: bool = False
+) -> TableChanges:
     """(op, id, name, blob, unresolved) rows at LSN 100."""
     return TableChanges(
         table="people",
@@ -64,7 +66,9 @@ def merge(project: Project, batch: TableChanges, deletes: str = "hard") -> None:
 
 
 def test_upserts_and_hard_deletes(project: Project) -> None:
-    merge(project, changes([("U", 1, "a", "x", []), ("U", 2, "b", "y", []), ("U", 3, "c", None, [])]))
+    merge(
+        project, changes([("U", 1, "a", "x", []), ("U", 2, "b", "y", []), ("U", 3, "c", None, [])])
+    )
     merge(project, changes([("U", 1, "A", "x", []), ("D", 2, None, None, [])]))
     assert contents(project) == [(1, "A", "x", False), (3, "c", None, False)]
 
@@ -77,7 +81,11 @@ def test_unchanged_values_come_from_the_warehouse_row(project: Project) -> None:
 
 def test_soft_deletes_keep_the_row_marked(project: Project) -> None:
     merge(project, changes([("U", 1, "a", "x", []), ("U", 2, "b", "y", [])]), "soft")
-    merge(project, changes([("D", 1, None, None, ["name", "blob"]), ("D", 9, None, None, ["name", "blob"])]), "soft")
+    merge(
+        project,
+        changes([("D", 1, None, None, ["name", "blob"]), ("D", 9, None, None, ["name", "blob"])]),
+        "soft",
+    )
     # Key 9 never reached the warehouse: there is nothing to mark.
     assert contents(project) == [(1, "a", "x", True), (2, "b", "y", False)]
 

@@ -15,8 +15,18 @@ from headwater.warehouse import Warehouse
 from tests.cdc.conftest import CdcSource, assert_same, source_rows, warehouse_rows
 
 ACCOUNT_COLUMNS = [
-    "id", "name", "balance", "opened", "meta", "tags", "ref", "note", "active", "level",
-    "born", "score",
+    "id",
+    "name",
+    "balance",
+    "opened",
+    "meta",
+    "tags",
+    "ref",
+    "note",
+    "active",
+    "level",
+    "born",
+    "score",
 ]
 ACCOUNT_JSON = ("meta",)
 LINE_COLUMNS = ["order_id", "line", "sku", "qty"]
@@ -74,14 +84,22 @@ class Workload:
         big = rng.random() < 0.05
         return {
             "id": key,
-            "name": rng.choice([None, "", "Ann O'Neil", "Zoë \"Z\" Ünal", f"name {key}", "a,b\\c"]),
-            "balance": rng.choice([None, "0.00", "-12.50", f"{rng.randint(-10**9, 10**9)}.{rng.randint(0, 99):02d}"]),
-            "opened": rng.choice([None, "2024-02-29 23:59:59.123456+05:30", "1999-12-31 00:00:00+00"]),
-            "meta": rng.choice([None, Jsonb({"k": key, "nested": {"a": [1, 2, None]}}), Jsonb([]), Jsonb("text")]),
-            "tags": rng.choice([None, [], ["a", "b c", "NULL", "q\"uote", "{brace}"], ["x", None]]),
+            "name": rng.choice([None, "", "Ann O'Neil", 'Zoë "Z" Ünal', f"name {key}", "a,b\\c"]),
+            "balance": rng.choice(
+                [None, "0.00", "-12.50", f"{rng.randint(-(10**9), 10**9)}.{rng.randint(0, 99):02d}"]
+            ),
+            "opened": rng.choice(
+                [None, "2024-02-29 23:59:59.123456+05:30", "1999-12-31 00:00:00+00"]
+            ),
+            "meta": rng.choice(
+                [None, Jsonb({"k": key, "nested": {"a": [1, 2, None]}}), Jsonb([]), Jsonb("text")]
+            ),
+            "tags": rng.choice([None, [], ["a", "b c", "NULL", 'q"uote', "{brace}"], ["x", None]]),
             "ref": rng.choice([None, str(uuid.UUID(int=rng.getrandbits(128)))]),
             # Large values are TOASTed: later updates that leave them alone send no value.
-            "note": "".join(rng.choices("abcdefghij \n\t,", k=200_000)) if big else rng.choice([None, "short"]),
+            "note": "".join(rng.choices("abcdefghij \n\t,", k=200_000))
+            if big
+            else rng.choice([None, "short"]),
             "active": rng.choice([None, True, False]),
             "level": rng.choice([None, -32768, 0, 32767]),
             "born": rng.choice([None, "2000-01-01", "1970-06-15"]),
@@ -99,8 +117,8 @@ class Workload:
                 for _ in range(rng.randint(1, 8)):
                     self.change()
                 if rollback:
-                    raise _Rollback
-        except _Rollback:
+                    raise _RollbackError
+        except _RollbackError:
             self.accounts, self.next_id, self.lines, self.gone = before
 
     def change(self) -> None:
@@ -150,7 +168,7 @@ class Workload:
                 self.lines.add((order, line))
 
 
-class _Rollback(Exception):
+class _RollbackError(Exception):
     pass
 
 
@@ -177,7 +195,8 @@ def test_random_workload_matches_the_source(cdc_source: CdcSource, deletes: str)
             marked = {
                 row[0]
                 for row in conn.execute(
-                    f'SELECT id FROM "{replicator.schema}".accounts WHERE _hw_deleted_at IS NOT NULL'
+                    f'SELECT id FROM "{replicator.schema}".accounts '
+                    "WHERE _hw_deleted_at IS NOT NULL"
                 ).fetchall()
             }
         # Every key deleted (or moved by a key update) after the snapshot is marked.
