@@ -17,8 +17,8 @@ from api.prefect import ACTIVE_STATES, PrefectNotFoundError
 from api.run_views import run_view
 from api.schemas.runs import TriggeredRun
 from headwater.auth.roles import Principal
-from headwater.config.sources import FilesSource, RestApiSource, SqlSource
-from headwater.runs import RUN_KINDS, source_tag, sync_deployment_name
+from headwater.config.sources import FilesSource, PostgresCdcSource, RestApiSource, SqlSource
+from headwater.runs import RUN_KINDS, cdc_deployment_name, source_tag, sync_deployment_name
 
 # A run created for "now" stays Scheduled until the serving process polls for it (seconds):
 # it counts as running, so a second trigger in that window is refused too.
@@ -57,10 +57,18 @@ def _configured_tables(config: Any) -> list[str] | None:
     return None
 
 
+def sync_target(context: AppContext, source: str) -> tuple[str, str]:
+    """(flow, deployment) that syncs `source`: a CDC source applies its waiting changes."""
+    if isinstance(context.project.config.sources[source], PostgresCdcSource):
+        return RUN_KINDS["cdc"], cdc_deployment_name(source)
+    return RUN_KINDS["sync"], sync_deployment_name(source)
+
+
 async def running_sync(context: AppContext, source: str) -> dict[str, Any] | None:
     """A sync of `source` under way or due to start now, if any."""
+    flow, _ = sync_target(context, source)
     runs = await context.prefect.flow_runs(
-        [RUN_KINDS["sync"]], [source_tag(source)], [*ACTIVE_STATES, "SCHEDULED"], limit=20
+        [flow], [source_tag(source)], [*ACTIVE_STATES, "SCHEDULED"], limit=20
     )
     now = datetime.now(UTC)
     for run in runs:
@@ -142,9 +150,18 @@ async def trigger_sync(
 ) -> TriggeredRun:
     """Start a sync of `source` (or return the run its Idempotency-Key already started);
     409 when one is running and `queue` is false."""
-    deployment = sync_deployment_name(source)
+    flow, deployment = sync_target(context, source)
+    if flow == RUN_KINDS["cdc"] and any(parameters.values()):
+        raise ApiError(
+            400,
+            f"source '{source}' is a postgres_cdc source: a sync applies its waiting changes "
+            "and takes no tables, window or full refresh; re-snapshot a table with "
+            f"`headwater cdc resync {source} --table T`",
+            "cdc_source",
+        )
+    parameters = {} if flow == RUN_KINDS["cdc"] else parameters
     key = scoped_key(principal, f"sync:{source}", idempotency_header)
-    replay = await replayed_run(context, key, f"{RUN_KINDS['sync']}/{deployment}", source)
+    replay = await replayed_run(context, key, f"{flow}/{deployment}", source)
     if replay is not None:
         return replay
     lock = context.trigger_locks.setdefault(source, asyncio.Lock())
@@ -158,4 +175,4 @@ async def trigger_sync(
                     f"(run {running['id']}); send `queue: true` to run after it",
                     "sync_running",
                 )
-        return await start_run(context, RUN_KINDS["sync"], deployment, parameters, key, source)
+        return await start_run(context, flow, deployment, parameters, key, source)

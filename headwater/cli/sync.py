@@ -12,6 +12,7 @@ from rich.table import Table
 
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
 from headwater.config import Project, load_project
+from headwater.config.sources import PostgresCdcSource
 from headwater.prefect_server import ensure_server, ui_url
 from headwater.runs import latest_run, project_tag, source_tag
 from headwater.warehouse import Warehouse, raw_schema
@@ -121,6 +122,11 @@ def sync(
 ) -> None:
     """Sync one source into the warehouse as a Prefect flow run."""
     loaded = load_project(project)
+    if isinstance(loaded.source(source), PostgresCdcSource):
+        raise fail(
+            f"source '{source}' is a postgres_cdc source: apply its changes with "
+            f"`headwater cdc run {source}` (re-snapshot with `headwater cdc resync {source}`)"
+        )
     started = time.monotonic()
     summary = run_sync(loaded, source, table, full_refresh, start, end)
     rows = sum(entry["rows"] for entry in summary["tables"])

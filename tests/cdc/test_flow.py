@@ -105,3 +105,9 @@ def test_deployment_runs_on_an_interval(cdc_source: CdcSource) -> None:
     [deployment] = [d for d in build_deployments(continuous) if d.name.startswith("cdc-")]
     assert deployment.parameters["continuous"] is True
     assert deployment.concurrency_options.collision_strategy == "CANCEL_NEW"
+
+
+def test_plain_sync_of_a_cdc_source_points_to_the_cdc_commands(cdc_source: CdcSource) -> None:
+    project = cdc_source.project()
+    code, output = headwater("sync", cdc_source.name, "--project", str(project.file))
+    assert code == 1 and f"headwater cdc run {cdc_source.name}" in output
