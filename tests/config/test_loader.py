@@ -113,7 +113,7 @@ def test_unknown_source_type_lists_the_known_ones(tmp_path: Path) -> None:
     )
     assert line == (
         "project.yml:4  sources.orders: unknown source type 'fils'; known types: "
-        "files, sql, rest_api (did you mean 'files'?)"
+        "files, sql, rest_api, postgres_cdc (did you mean 'files'?)"
     )
 
 
@@ -124,7 +124,7 @@ def test_missing_source_type_lists_the_known_ones(tmp_path: Path, type_line: str
     state = "empty" if type_line else "missing"
     assert line == (
         f"project.yml:4  sources.orders: `type:` is {state}; set it to the kind of source: "
-        "files, sql, rest_api"
+        "files, sql, rest_api, postgres_cdc"
     )
 
 

@@ -26,6 +26,7 @@ from headwater.cdc.batch import (
     META_COMMITTED_AT,
     META_LSN,
     META_OP,
+    META_RESOLVE_FROM,
     META_UNRESOLVED,
     OP_DELETE,
     OP_UPSERT,
@@ -178,7 +179,7 @@ def test_insert_update_delete_and_key_change(sandbox: Sandbox) -> None:
     assert set(rows) == {("1",), ("2",), ("3",), ("30",)}
     assert rows[("1",)] | {META_LSN: 0, META_COMMITTED_AT: None} == {
         META_OP: OP_UPSERT, META_LSN: 0, META_COMMITTED_AT: None, META_UNRESOLVED: [],
-        "id": "1", "name": "uno", "qty": None,
+        META_RESOLVE_FROM: None, "id": "1", "name": "uno", "qty": None,
     }
     assert rows[("2",)][META_OP] == OP_DELETE
     assert rows[("2",)][META_UNRESOLVED] == ["name", "qty"]
@@ -187,7 +188,7 @@ def test_insert_update_delete_and_key_change(sandbox: Sandbox) -> None:
     assert rows[("3",)][META_OP] == OP_DELETE
     assert rows[("30",)] | {META_LSN: 0, META_COMMITTED_AT: None} == {
         META_OP: OP_UPSERT, META_LSN: 0, META_COMMITTED_AT: None, META_UNRESOLVED: [],
-        "id": "30", "name": "three", "qty": "3",
+        META_RESOLVE_FROM: None, "id": "30", "name": "three", "qty": "3",
     }
     ids = items.rows.column("id").to_pylist()
     assert ids.index("3") < ids.index("30")
@@ -254,6 +255,21 @@ def test_toasted_value_resolved_in_batch_or_listed_unresolved(sandbox: Sandbox) 
     assert soft[("3",)][META_UNRESOLVED] == ["body"]
     hard = by_key(stream.batch({"docs": rules(["id"])}, messages).tables["docs"], "id")
     assert (hard[("3",)]["note"], hard[("3",)][META_UNRESOLVED]) == (None, ["body", "note"])
+
+
+def test_key_change_points_unresolved_values_at_the_old_key(sandbox: Sandbox) -> None:
+    sandbox.sql("CREATE TABLE docs (id int PRIMARY KEY, body text, note text)")
+    sandbox.sql("ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL")
+    sandbox.sql("INSERT INTO docs VALUES (1, %s, 'before the slot')", (random_text(100_000),))
+    stream = sandbox.stream("docs")
+    sandbox.sql("UPDATE docs SET id = 10 WHERE id = 1")
+    sandbox.sql("UPDATE docs SET id = 20, note = 'moved twice' WHERE id = 10")
+
+    rows = by_key(stream.batch({"docs": rules(["id"])}).tables["docs"], "id")
+    # The body is still stored in the warehouse under key 1, where the snapshot put it.
+    assert rows[("20",)][META_UNRESOLVED] == ["body"]
+    assert rows[("20",)][META_RESOLVE_FROM] == ["1"]
+    assert rows[("1",)][META_OP] == rows[("10",)][META_OP] == OP_DELETE
 
 
 def test_soft_delete_carries_values_seen_in_batch(sandbox: Sandbox) -> None:
@@ -381,7 +397,7 @@ def test_relation_change_mid_batch(sandbox: Sandbox) -> None:
     assert [(c.name, c.warehouse_type) for c in changes.columns] == [
         ("id", "INTEGER"), ("name", "VARCHAR"), ("extra", "DECIMAL(6,2)"),
     ]
-    assert changes.rows.column_names[4:] == ["id", "name", "extra"]
+    assert changes.rows.column_names[5:] == ["id", "name", "extra"]
     rows = by_key(changes, "id")
     # Written before the column existed: null in an upsert, unknown in a delete.
     assert (rows[("1",)]["name"], rows[("1",)]["extra"], rows[("1",)][META_UNRESOLVED]) == (
