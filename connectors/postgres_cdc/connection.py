@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from connectors.sql.database import driver_message
+from connectors.sql.database import TRANSIENT_MARKERS, driver_message
 from headwater.config.project import read_secret
 from headwater.config.sources import PostgresCdcSource
 from headwater.errors import ConnectorError, HeadwaterError, TransientConnectorError
@@ -23,23 +23,11 @@ CONNECT_TIMEOUT_SECONDS = 10
 """How long to wait for the server before calling it unreachable (transient)."""
 
 SESSION_OPTIONS = (
-    "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3"
+    "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 "
+    "-c bytea_output=hex"
 )
 """Output settings of every session (see the module docstring)."""
 
-_TRANSIENT_MARKERS = (
-    "connection refused",
-    "timeout",
-    "timed out",
-    "could not connect",
-    "server closed the connection",
-    "connection reset",
-    "starting up",
-    "shutting down",
-    "too many connections",
-    "terminating connection",
-    "no connection to the server",
-)
 
 
 @dataclass(frozen=True)
@@ -95,7 +83,7 @@ class SourceDatabase:
         message = f"{doing} {self.display} failed: {driver_message(exc)}"
         lowered = message.lower()
         if isinstance(exc, psycopg.OperationalError) and any(
-            marker in lowered for marker in _TRANSIENT_MARKERS
+            marker in lowered for marker in TRANSIENT_MARKERS
         ):
             return TransientConnectorError(self.source, table, message)
         return ConnectorError(self.source, table, message)

@@ -217,8 +217,11 @@ class Replicator:
                 drained=len(messages) < limit,
                 last_commit_at=batch.last_commit_at,
             )
-            if batch.tables:
-                self._merge(batch, rules, result)
+            if batch.tables and not self._merge(batch, rules, result):
+                # Another run changed these tables meanwhile (a resync, a second runner):
+                # confirm nothing, the next batch reads again against the new state.
+                result.drained = False
+                return result
             _crash_point("before_confirm")
             # Drained: nothing relevant committed before `wal_before`, so confirm up to
             # there too (else a quiet publication pins WAL that other tables write).
@@ -241,18 +244,28 @@ class Replicator:
             )
         return rules
 
-    def _merge(self, batch: ChangeBatch, rules: dict[str, TableRules], result: BatchResult) -> None:
+    def _merge(
+        self, batch: ChangeBatch, rules: dict[str, TableRules], result: BatchResult
+    ) -> bool:
+        """Merge every table of `batch` in one warehouse transaction; False (and nothing
+        merged) when a table's applied LSN is no longer the one the batch was read for."""
         now = datetime.now(UTC)
         with self.warehouse.writer() as conn:
             conn.begin()
             states = read_states(conn, self.source)
             for table, changes in batch.tables.items():
-                state = states[table]
-                if state.applied_lsn != rules[table].watermark:
-                    # Another run merged in the meantime: leave this batch to it.
+                state = states.get(table)
+                if (
+                    state is None
+                    or state.status != "streaming"
+                    or state.applied_lsn != rules[table].watermark
+                ):
+                    # Another run merged, resynced or forgot it in the meantime.
                     conn.rollback()
                     result.counts.clear()
-                    return
+                    result.tables.clear()
+                    result.drift.clear()
+                    return False
                 plan = evolve(conn, self.schema, table, changes.columns)
                 if plan.drift:
                     state.status = "drift"
@@ -272,6 +285,7 @@ class Replicator:
                 save_state(conn, state)
                 _crash_point("mid_merge")
             conn.commit()
+        return True
 
 
 _COUNTER = {"insert": "inserts", "update": "updates", "delete": "deletes", "truncate": "truncates"}

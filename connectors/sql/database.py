@@ -32,7 +32,7 @@ _DRIVERS = {
 # Name-resolution failures read like connection failures but are almost always typos, so
 # they are checked first and stay terminal.
 _TERMINAL_MARKERS = ("name or service not known", "nodename nor servname", "could not translate")
-_TRANSIENT_MARKERS = (
+TRANSIENT_MARKERS = (
     "connection refused",
     "timeout",
     "timed out",
@@ -44,7 +44,10 @@ _TRANSIENT_MARKERS = (
     "starting up",
     "shutting down",
     "too many connections",
+    "terminating connection",
+    "no connection to the server",
 )
+"""Driver messages of failures that may pass: the operation is worth retrying."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class Database:
         message = f"{doing} {self.display}: {cause}"
         lowered = cause.lower()
         if not any(marker in lowered for marker in _TERMINAL_MARKERS) and any(
-            marker in lowered for marker in _TRANSIENT_MARKERS
+            marker in lowered for marker in TRANSIENT_MARKERS
         ):
             return TransientConnectorError(self.source, table, message)
         return ConnectorError(self.source, table, message)
