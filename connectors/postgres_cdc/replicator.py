@@ -206,6 +206,10 @@ class Replicator:
         with self.db.session() as pg, self.db.errors(None, "reading changes from"):
             wal_before = current_lsn(pg)
             messages = peek(pg, self.slot, self.publication, limit)
+            if not messages:  # idle: no need to open the warehouse
+                result = BatchResult(end_lsn=wal_before)
+                confirm(pg, self.slot, wal_before)
+                return result
             with self.warehouse.reader() as conn:
                 states = read_states(conn, self.source)
             rules = self._rules(pg, states)

@@ -111,3 +111,45 @@ def test_plain_sync_of_a_cdc_source_points_to_the_cdc_commands(cdc_source: CdcSo
     project = cdc_source.project()
     code, output = headwater("sync", cdc_source.name, "--project", str(project.file))
     assert code == 1 and f"headwater cdc run {cdc_source.name}" in output
+
+
+def test_slot_lag_above_the_threshold_warns(cdc_source: CdcSource, prefect_api: str) -> None:
+    from flows.cdc import cdc_sync
+
+    cdc_source.execute("CREATE TABLE t (id integer PRIMARY KEY)")
+    project = cdc_source.project("lag_warning_bytes: 1", tables="t: {}")
+    cdc_sync(source=cdc_source.name, project_file=str(project.file))
+    cdc_source.execute("INSERT INTO t SELECT generate_series(1, 100)")
+    # No batch runs: the changes wait in the slot, so the slot lags.
+    result: dict[str, Any] = cdc_sync(
+        source=cdc_source.name, max_batches=0, project_file=str(project.file)
+    )
+    assert result["status"]["lag_warning"] and result["status"]["lag_bytes"] > 1
+    assert any("lag" in reason for reason in result["status"]["needs_attention"])
+    [latest] = runs_with_tag(prefect_api, f"source:{cdc_source.name}", limit=1)
+    event = wait_for_event(prefect_api, "headwater.cdc.lag", latest.id)
+    assert event["slot"] == f"headwater_{cdc_source.name}" and event["lag_bytes"] > 1
+
+
+def test_continuous_run_keeps_applying(cdc_source: CdcSource, prefect_api: str) -> None:
+    import threading
+
+    from flows.cdc import cdc_sync
+
+    cdc_source.execute("CREATE TABLE t (id integer PRIMARY KEY)")
+    project = cdc_source.project("poll_seconds: 0.2", tables="t: {}")
+    cdc_sync(source=cdc_source.name, project_file=str(project.file))
+
+    def write_later() -> None:
+        for i in range(5):
+            cdc_source.execute("INSERT INTO t VALUES (%s)", (i,))
+
+    writer = threading.Timer(0.5, write_later)
+    writer.start()
+    # Bounded here by max_batches; served, a continuous run goes on until cancelled.
+    result: dict[str, Any] = cdc_sync(
+        source=cdc_source.name, continuous=True, max_batches=15, project_file=str(project.file)
+    )
+    writer.join()
+    assert result["batches"] == 15
+    assert result["changes"] == {"insert": 5}
