@@ -81,8 +81,9 @@ async def compute_statuses(context: AppContext) -> dict[str, SourceOut]:
 async def recent_sync_runs(
     context: AppContext, source: str, limit: int = 10
 ) -> list[dict[str, Any]]:
-    """The newest sync runs of `source`, newest first."""
-    return await context.prefect.flow_runs([RUN_KINDS["sync"]], [source_tag(source)], limit=limit)
+    """The newest sync runs of `source` (CDC runs for a CDC source), newest first."""
+    flows = [RUN_KINDS["sync"], RUN_KINDS["cdc"]]
+    return await context.prefect.flow_runs(flows, [source_tag(source)], limit=limit)
 
 
 def _row_counts(context: AppContext) -> dict[str, dict[str, int]]:
