@@ -22,7 +22,7 @@ from connectors.postgres_cdc.replicator import BatchResult, Replicator
 from connectors.postgres_cdc.status import CdcStatus, cdc_status
 from flows.run_tags import tag_this_run
 from headwater.config import Project, load_project
-from headwater.errors import TransientError
+from headwater.errors import TerminalError, TransientError
 from headwater.runs import project_tag, source_tag
 
 STATUS_EVERY_SECONDS = 10.0
@@ -50,6 +50,8 @@ def cdc_sync(
     tag_this_run(source_tag(source), project_tag(project))
     logger = get_run_logger()
     replicator = Replicator(project, source)
+    if not replicator.config.enabled:
+        raise TerminalError(f"source '{source}' is disabled (enabled: false in project.yml)")
     snapshots = replicator.prepare(resync)
     for snapshot in snapshots:
         logger.info("%s.%s: snapshot of %s rows", source, snapshot.table, f"{snapshot.rows:,}")

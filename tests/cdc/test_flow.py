@@ -153,3 +153,9 @@ def test_continuous_run_keeps_applying(cdc_source: CdcSource, prefect_api: str) 
     writer.join()
     assert result["batches"] == 15
     assert result["changes"] == {"insert": 5}
+
+
+def test_disabled_source_is_not_replicated(cdc_source: CdcSource, prefect_api: str) -> None:
+    project = cdc_source.project("enabled: false")
+    code, output = headwater("cdc", "run", cdc_source.name, "--project", str(project.file))
+    assert code == 1 and "disabled" in output and "Traceback" not in output
