@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
-from prefect.runtime import flow_run
 
 from connectors.postgres_cdc.pgoutput import format_lsn
 from connectors.postgres_cdc.replicator import BatchResult, Replicator
 from connectors.postgres_cdc.status import CdcStatus, cdc_status
-from flows.run_tags import tag_this_run
+from flows.run_tags import source_run_name, tag_this_run
 from headwater.config import Project, load_project
 from headwater.errors import TerminalError, TransientError
 from headwater.runs import project_tag, source_tag
@@ -31,12 +29,7 @@ RETRY_PAUSE_SECONDS = (1.0, 5.0, 15.0, 30.0)
 """Continuous mode: pauses after consecutive transient failures (the last one repeats)."""
 
 
-def _run_name() -> str:
-    source = flow_run.parameters.get("source", "unknown")
-    return f"cdc-{source}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-
-
-@flow(name="cdc_sync", flow_run_name=_run_name, validate_parameters=True)
+@flow(name="cdc_sync", flow_run_name=source_run_name("cdc"), validate_parameters=True)
 def cdc_sync(
     source: str,
     continuous: bool = False,

@@ -1,9 +1,13 @@
-"""Tags on the running flow run, so runs started from the CLI, a deployment or the API
-carry the same ones (the API and `headwater status` find runs by them)."""
+"""Tags and names of the running flow run, so runs started from the CLI, a deployment or the
+API carry the same ones (the API and `headwater status` find runs by them)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from prefect.context import get_run_context
+from prefect.runtime import flow_run
 
 
 def tag_this_run(*tags: str) -> None:
@@ -19,3 +23,13 @@ def tag_this_run(*tags: str) -> None:
 
     with get_client(sync_client=True) as client:
         client.update_flow_run(run.id, tags=[*(run.tags or []), *missing])
+
+
+def source_run_name(kind: str) -> Callable[[], str]:
+    """A `flow_run_name` for flows of one source: `<kind>-<source>-<UTC timestamp>`."""
+
+    def name() -> str:
+        source = flow_run.parameters.get("source", "unknown")
+        return f"{kind}-{source}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+
+    return name

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -12,12 +11,11 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.events import emit_event
-from prefect.runtime import flow_run
 
 from connectors import BackfillWindow, TableSpec, connector_for
 from flows.dbt_build import build_after_sync, build_outcome
 from flows.loading import TableLoad, load_table
-from flows.run_tags import tag_this_run
+from flows.run_tags import source_run_name, tag_this_run
 from headwater.config import Project, load_project
 from headwater.errors import HeadwaterError, TerminalError
 from headwater.runs import project_tag, source_tag
@@ -95,12 +93,7 @@ def sync_table(
     return result
 
 
-def _run_name() -> str:
-    source = flow_run.parameters.get("source", "unknown")
-    return f"sync-{source}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-
-
-@flow(name="sync_source", flow_run_name=_run_name, validate_parameters=True)
+@flow(name="sync_source", flow_run_name=source_run_name("sync"), validate_parameters=True)
 def sync_source(
     source: str,
     tables: list[str] | None = None,

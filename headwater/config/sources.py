@@ -136,13 +136,7 @@ class SqlSource(SourceBase):
 
     @model_validator(mode="after")
     def _one_url(self) -> SqlSource:
-        if (self.url is None) == (self.url_env is None):
-            raise ValueError("set exactly one of `url` or `url_env`")
-        if self.url is not None and _url_has_password(self.url):
-            raise ValueError(
-                "the url contains a password; secrets never go in project.yml: "
-                "remove it from `url` and name its env var in `password_env`"
-            )
+        _check_url(self.url, self.url_env)
         return self
 
 
@@ -158,6 +152,21 @@ def _names_to_mapping(value: Any) -> Any:
                 index,
             )
     return {name: {} for name in value}
+
+
+def _check_url(url: str | None, url_env: str | None, prefixes: tuple[str, ...] = ()) -> None:
+    """Exactly one of `url` / `url_env`; a `url` of the right kind and without a secret."""
+    if (url is None) == (url_env is None):
+        raise ValueError("set exactly one of `url` or `url_env`")
+    if url is None:
+        return
+    if prefixes and not url.startswith(prefixes):
+        raise ValueError(f"url must be a libpq URL starting with {prefixes[0]}")
+    if _url_has_password(url):
+        raise ValueError(
+            "the url contains a password; secrets never go in project.yml: "
+            "remove it from `url` and name its env var in `password_env`"
+        )
 
 
 def _url_has_password(url: str) -> bool:
@@ -330,7 +339,8 @@ class PostgresCdcSource(SourceCommon):
     batch_changes: int = Field(default=100_000, ge=100, le=10_000_000)
     """Changes read per batch at most (whole transactions: a larger one is read whole)."""
     lag_warning_bytes: int = Field(default=1 << 30, ge=1)
-    """Emit a warning event when the slot retains more WAL than this (1 GiB by default)."""
+    """Emit a warning event when the slot lags more than this: WAL written since its
+    confirmed position (1 GiB by default)."""
 
     @field_validator("tables", mode="before")
     @classmethod
@@ -339,16 +349,7 @@ class PostgresCdcSource(SourceCommon):
 
     @model_validator(mode="after")
     def _one_url(self) -> PostgresCdcSource:
-        if (self.url is None) == (self.url_env is None):
-            raise ValueError("set exactly one of `url` or `url_env`")
-        if self.url is not None:
-            if not self.url.startswith(("postgresql://", "postgres://")):
-                raise ValueError("url must be a libpq URL starting with postgresql://")
-            if _url_has_password(self.url):
-                raise ValueError(
-                    "the url contains a password; secrets never go in project.yml: "
-                    "remove it from `url` and name its env var in `password_env`"
-                )
+        _check_url(self.url, self.url_env, prefixes=("postgresql://", "postgres://"))
         return self
 
     def slot_name(self, source: str) -> str:
