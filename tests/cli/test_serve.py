@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -93,6 +94,7 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
         stdout=log,
         stderr=subprocess.STDOUT,
         env=os.environ.copy(),
+        start_new_session=True,  # its own process group: nothing it started outlives the test
     )
     try:
         wanted = {"sync-shop", "housekeeping", "dbt-build"}
@@ -134,4 +136,6 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
             serve.wait(timeout=30)
         except subprocess.TimeoutExpired:
             serve.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(serve.pid, signal.SIGKILL)  # an API child left by a killed serve
         log.close()
