@@ -18,7 +18,7 @@ from prefect.events import emit_event
 from connectors.postgres_cdc.pgoutput import format_lsn
 from connectors.postgres_cdc.replicator import BatchResult, Replicator
 from connectors.postgres_cdc.status import CdcStatus, cdc_status
-from flows.run_tags import source_run_name, tag_this_run
+from flows.run_tags import source_resource, source_run_name, tag_this_run
 from headwater.config import Project, load_project
 from headwater.errors import TerminalError, TransientError
 from headwater.runs import project_tag, source_tag
@@ -128,11 +128,7 @@ def _warn_on_lag(project: Project, status: CdcStatus) -> None:
 def _emit(project: Project, source: str, kind: str, payload: dict[str, Any]) -> None:
     emit_event(
         event=f"headwater.cdc.{kind}",
-        resource={
-            "prefect.resource.id": f"headwater.source.{source}",
-            "prefect.resource.name": source,
-            "headwater.project": project.config.project.name,
-        },
+        resource=source_resource(project, source),
         payload={"source": source, **payload},
     )
 

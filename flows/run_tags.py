@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from prefect.context import get_run_context
 from prefect.runtime import flow_run
 
+from headwater.config import Project
+
 
 def tag_this_run(*tags: str) -> None:
     """Add `tags` to the current flow run (those it lacks)."""
@@ -33,3 +35,12 @@ def source_run_name(kind: str) -> Callable[[], str]:
         return f"{kind}-{source}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
 
     return name
+
+
+def source_resource(project: Project, source: str) -> dict[str, str]:
+    """The Prefect event resource of a source: sync and CDC events of it share it."""
+    return {
+        "prefect.resource.id": f"headwater.source.{source}",
+        "prefect.resource.name": source,
+        "headwater.project": project.config.project.name,
+    }

@@ -15,7 +15,7 @@ from prefect.events import emit_event
 from connectors import BackfillWindow, TableSpec, connector_for
 from flows.dbt_build import build_after_sync, build_outcome
 from flows.loading import TableLoad, load_table
-from flows.run_tags import source_run_name, tag_this_run
+from flows.run_tags import source_resource, source_run_name, tag_this_run
 from headwater.config import Project, load_project
 from headwater.errors import HeadwaterError, TerminalError
 from headwater.runs import project_tag, source_tag
@@ -157,11 +157,7 @@ def _finish(project: Project, summary: SyncSummary, fatal: str | None) -> None:
     )
     emit_event(
         event="headwater.sync.failed" if failed else "headwater.sync.completed",
-        resource={
-            "prefect.resource.id": f"headwater.source.{summary.source}",
-            "prefect.resource.name": summary.source,
-            "headwater.project": project.config.project.name,
-        },
+        resource=source_resource(project, summary.source),
         payload={
             "source": summary.source,
             "rows": summary.rows,

@@ -82,7 +82,7 @@ def list_api_keys(principal: CurrentPrincipal, context: Context, paging: Paging)
     """The caller's keys that are not revoked, newest first (expired ones included)."""
     with context.store.session() as db:
         rows = api_keys.list_api_keys(db, principal.user_id)
-        items = [ApiKeyOut.of(row) for row in rows[paging.skip : paging.skip + paging.limit]]
+        items = [ApiKeyOut.of(row) for row in paging.window(rows)]
         return Page[ApiKeyOut](items=items, total=len(rows))
 
 

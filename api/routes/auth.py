@@ -210,7 +210,7 @@ def list_sessions(
                 user_agent=row.user_agent,
                 current=row.id == principal.session_id,
             )
-            for row in rows[paging.skip : paging.skip + paging.limit]
+            for row in paging.window(rows)
         ]
         return Page[SessionOut](items=items, total=len(rows))
 

@@ -33,7 +33,7 @@ async def _models(context: Context) -> list[ModelInfo]:
 async def list_dbt_models(context: Context, paging: Paging) -> Page[ModelInfo]:
     """The dbt project's models with their last build status, sorted by name."""
     models = await _models(context)
-    items = models[paging.skip : paging.skip + paging.limit]
+    items = paging.window(models)
     return Page[ModelInfo](items=items, total=len(models))
 
 

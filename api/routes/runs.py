@@ -82,7 +82,7 @@ async def get_run_logs(context: Context, run_id: UUID, paging: Paging) -> Page[L
             message=line["message"],
             task_run_id=line.get("task_run_id"),
         )
-        for line in raw[paging.skip : paging.skip + paging.limit]
+        for line in paging.window(raw)
     ]
     return Page[LogLine](items=lines, total=len(raw))
 

@@ -29,7 +29,7 @@ async def list_sources(context: Context, paging: Paging) -> Page[SourceOut]:
     """Every source in project.yml with its type, status (synced, syncing, failed, never
     synced), last sync, freshness and warehouse tables with row counts."""
     statuses = list((await context.source_status.get(context)).values())
-    items = statuses[paging.skip : paging.skip + paging.limit]
+    items = paging.window(statuses)
     return Page[SourceOut](items=items, total=len(statuses))
 
 

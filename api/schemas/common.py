@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
@@ -39,6 +40,10 @@ class PageParams(ApiModel):
     """Items to skip."""
     limit: int
     """Items to return at most."""
+
+    def window(self, items: Sequence[ItemT]) -> Sequence[ItemT]:
+        """The requested slice of `items`."""
+        return items[self.skip : self.skip + self.limit]
 
 
 def page_params(

@@ -32,6 +32,16 @@ WHERE n.nspname = %(schema)s AND c.relname = %(table)s AND a.attnum > 0 AND NOT 
 ORDER BY a.attnum
 """
 
+_PRIMARY_KEYS = """
+SELECT c.relname, a.attname
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
+WHERE n.nspname = %(schema)s AND i.indisprimary
+ORDER BY c.relname, a.attnum
+"""
+
 _TABLES = """
 SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relkind = 'r' AND NOT c.relispartition
@@ -67,6 +77,14 @@ def table_info(conn: psycopg.Connection, schema: str, table: str) -> SourceTable
     return SourceTableInfo(
         table, [source_column(name, kind, bool(is_key)) for name, kind, is_key in rows]
     )
+
+
+def primary_keys(conn: psycopg.Connection, schema: str) -> dict[str, list[str]]:
+    """Table -> primary-key columns (in table order) of every table of `schema` with one."""
+    keys: dict[str, list[str]] = {}
+    for table, column in conn.execute(_PRIMARY_KEYS, {"schema": schema}).fetchall():
+        keys.setdefault(table, []).append(column)
+    return keys
 
 
 class TypeNames:

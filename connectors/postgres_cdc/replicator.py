@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from connectors.postgres_cdc.catalog import SourceTableInfo, TypeNames, table_info
+from connectors.postgres_cdc.catalog import SourceTableInfo, TypeNames, primary_keys, table_info
 from connectors.postgres_cdc.changes import TableRules, decode_batch
 from connectors.postgres_cdc.connection import SourceDatabase, source_database
 from connectors.postgres_cdc.preflight import (
@@ -127,7 +127,7 @@ class Replicator:
 
     def prepare(self, resync: list[str] | None = None) -> list[SnapshotResult]:
         """Preflight, create the publication when missing, and snapshot every table that
-        has no state yet, was asked to `resync`, or lost its slot. Returns the snapshots."""
+        has no state yet, is named in `resync`, or lost its slot. Returns the snapshots."""
         checked = self.preflight()
         if not checked.ok:
             raise PreflightError(self.source, checked)
@@ -148,11 +148,7 @@ class Replicator:
             # A new slot: its snapshot is the start of everything, older state is void.
             return self._snapshot(list(infos.values()), temporary=False, forget=True)
         wanted = set(resync or [])
-        stale = [
-            infos[t]
-            for t in tables
-            if t in wanted or t not in states or states[t].status == "resync"
-        ]
+        stale = [infos[t] for t in tables if t in wanted or t not in states]
         return self._snapshot(stale, temporary=True, forget=False) if stale else []
 
     def _table_info(self, pg: psycopg.Connection, table: str) -> SourceTableInfo:
@@ -190,7 +186,6 @@ class Replicator:
                         table_name=info.name,
                         status="streaming",
                         applied_lsn=snapshot.consistent_lsn,
-                        snapshot_lsn=snapshot.consistent_lsn,
                         snapshot_at=datetime.now(UTC),
                     ),
                 )
@@ -238,15 +233,15 @@ class Replicator:
     ) -> dict[str, TableRules]:
         """How to read each table's changes; keys come from the catalog, not from the
         stream (with REPLICA IDENTITY FULL the stream flags every column as key)."""
-        rules = {}
-        for table, state in states.items():
-            info = table_info(pg, self.config.schema_name, table)
-            rules[table] = TableRules(
-                primary_key=info.primary_key if info else [],
+        keys = primary_keys(pg, self.config.schema_name)
+        return {
+            table: TableRules(
+                primary_key=keys.get(table, []),
                 watermark=state.applied_lsn if state.status == "streaming" else _SKIP,
                 deletes=self.config.delete_mode(table),
             )
-        return rules
+            for table, state in states.items()
+        }
 
     def _merge(
         self, batch: ChangeBatch, rules: dict[str, TableRules], result: BatchResult
@@ -276,8 +271,9 @@ class Replicator:
                     state.detail = "; ".join(d.describe() for d in plan.drift)
                     result.drift[table] = state.detail
                 else:
-                    merged = apply_changes(conn, self.schema, changes, rules[table].deletes)
-                    result.unresolved += merged.unresolved
+                    result.unresolved += apply_changes(
+                        conn, self.schema, changes, rules[table].deletes
+                    )
                     state.applied_lsn = batch.end_lsn
                     for op, count in changes.counts.items():
                         if not count:

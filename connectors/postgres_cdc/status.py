@@ -11,8 +11,8 @@ from connectors.postgres_cdc.pgoutput import format_lsn
 from connectors.postgres_cdc.replicator import Replicator
 from connectors.postgres_cdc.slot import slot_info
 from headwater.cdc.evolution import same_type
-from headwater.cdc.merge import live_columns
 from headwater.cdc.state import read_states
+from headwater.warehouse import table_columns
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class TableStatus:
     table: str
     """Table name."""
     status: str
-    """streaming, drift or resync."""
+    """streaming, or drift (stopped until a resync)."""
     rows: int | None
     """Rows in the warehouse table (soft-deleted rows included)."""
     inserts: int
@@ -35,6 +35,8 @@ class TableStatus:
     """Truncates applied since the last snapshot."""
     applied_lsn: str
     """Changes committed before this LSN are in the warehouse."""
+    snapshot_at: datetime | None
+    """When the table was last (re)loaded from a snapshot."""
     last_batch_at: datetime | None
     """When a batch last changed this table."""
     detail: str
@@ -99,6 +101,7 @@ def cdc_status(replicator: Replicator) -> CdcStatus:
             deletes=state.deletes,
             truncates=state.truncates,
             applied_lsn=format_lsn(state.applied_lsn),
+            snapshot_at=state.snapshot_at,
             last_batch_at=state.last_batch_at,
             detail=state.detail,
         )
@@ -139,7 +142,8 @@ def schema_health(replicator: Replicator) -> list[ColumnHealth]:
     """Every column of every replicated table, live warehouse type against expected."""
     with replicator.warehouse.reader() as conn:
         tables = sorted(read_states(conn, replicator.source))
-        live = {table: live_columns(conn, replicator.schema, table) for table in tables}
+        lake = table_columns(conn)
+    live = {table: lake.get((replicator.schema, table), {}) for table in tables}
     rows: list[ColumnHealth] = []
     with replicator.db.session() as pg, replicator.db.errors(None, "reading the catalog of"):
         for table in tables:

@@ -7,7 +7,6 @@ changes and the table's CDC state commit together or not at all.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
@@ -34,19 +33,6 @@ _BATCH = "hw_cdc_batch"
 _STAGED = "hw_cdc_staged"
 _FOUND = "_hw_found"
 _LOOKUP = "_hw_lookup_"
-
-
-@dataclass(frozen=True)
-class MergeResult:
-    """What one table's merge did."""
-
-    upserted: int
-    """Rows written (inserted or replaced)."""
-    deleted: int
-    """Keys deleted (hard) or marked deleted (soft)."""
-    unresolved: int
-    """Rows whose unchanged values were not in the warehouse either (left NULL): a sign
-    the table needs `headwater cdc resync`."""
 
 
 def live_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
@@ -116,9 +102,11 @@ def load_snapshot(
 
 def apply_changes(
     conn: duckdb.DuckDBPyConnection, schema: str, changes: TableChanges, deletes: DeleteMode
-) -> MergeResult:
+) -> int:
     """Merge one table's reduced changes: delete every key the batch touches, then insert
-    the keys' final rows (soft deletes as rows with `_hw_deleted_at` set)."""
+    the keys' final rows (soft deletes as rows with `_hw_deleted_at` set). Returns the
+    rows whose unchanged values were not in the warehouse either (left NULL): a sign the
+    table needs `headwater cdc resync`."""
     target = quote_identifier(schema, changes.table)
     if changes.truncated:
         if deletes == "hard":
@@ -129,7 +117,7 @@ def apply_changes(
                 f"WHERE {quote_identifier(DELETED_AT)} IS NULL"
             )
     if changes.rows.num_rows == 0:
-        return MergeResult(0, 0, 0)
+        return 0
     key = changes.key or [c.name for c in changes.columns]
     by_name = {c.name: c for c in changes.columns}
     # The key of the warehouse row holding a row's unresolved values: its own, or the old
@@ -163,7 +151,7 @@ def _merge_staged(
     changes: TableChanges,
     key: list[str],
     deletes: DeleteMode,
-) -> MergeResult:
+) -> int:
     staged = f"temp.{_STAGED}"
     matches = " AND ".join(
         f"s.{quote_identifier(k)} IS NOT DISTINCT FROM t.{quote_identifier(k)}" for k in key
@@ -187,12 +175,10 @@ def _merge_staged(
         f"FROM {staged} WHERE {keep}"
     )
     row = conn.execute(
-        f"SELECT count(*) FILTER ({META_OP} = '{OP_UPSERT}'), "
-        f"count(*) FILTER ({META_OP} = '{OP_DELETE}'), "
-        f"count(*) FILTER ({META_OP} = '{OP_UPSERT}' AND NOT {complete}) FROM {staged}"
+        f"SELECT count(*) FROM {staged} WHERE {META_OP} = '{OP_UPSERT}' AND NOT {complete}"
     ).fetchone()
     assert row is not None
-    return MergeResult(int(row[0]), int(row[1]), int(row[2]))
+    return int(row[0])
 
 
 def _resolve_from_warehouse(

@@ -18,9 +18,9 @@ from headwater.warehouse.sql import quote_literal
 STATE_TABLE = "_hw_cdc.tables"
 """Where the state lives (a `_`-schema: left out of the catalog, dbt sources and counts)."""
 
-TableStatus = Literal["streaming", "drift", "resync"]
+TableStatus = Literal["streaming", "drift"]
 """streaming: changes are applied; drift: an incompatible source change stopped this table
-until a resync; resync: a new snapshot was asked for."""
+until a resync."""
 
 
 @dataclass
@@ -31,14 +31,12 @@ class TableState:
     """Source name."""
     table_name: str
     """Table name."""
-    status: str
-    """streaming, drift or resync."""
+    status: TableStatus
+    """streaming or drift."""
     applied_lsn: int
     """Transactions committing before this LSN are in the warehouse table."""
-    snapshot_lsn: int
-    """LSN of the snapshot the table was last (re)loaded from."""
     snapshot_at: datetime | None = None
-    """When that snapshot was loaded."""
+    """When the table was last (re)loaded from a snapshot."""
     inserts: int = 0
     """Inserts applied since the snapshot."""
     updates: int = 0
@@ -55,7 +53,7 @@ class TableState:
 
 _COLUMNS = (
     "source VARCHAR, table_name VARCHAR, status VARCHAR, applied_lsn BIGINT, "
-    "snapshot_lsn BIGINT, snapshot_at TIMESTAMPTZ, inserts BIGINT, updates BIGINT, "
+    "snapshot_at TIMESTAMPTZ, inserts BIGINT, updates BIGINT, "
     "deletes BIGINT, truncates BIGINT, last_batch_at TIMESTAMPTZ, detail VARCHAR"
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,12 +15,16 @@ from headwater.config import Project, load_project
 from headwater.prefect_server import ensure_server, ui_url
 from headwater.runs import project_tag, source_tag
 
+if TYPE_CHECKING:
+    from connectors.postgres_cdc.replicator import Replicator
+
 app = typer.Typer(help="Change data capture from PostgreSQL (postgres_cdc sources).")
 
 SourceArgument = Annotated[str, typer.Argument(help="A postgres_cdc source from project.yml.")]
 
 
-def _replicator(project: Project, source: str) -> Any:
+def _replicator(project: Project, source: str) -> Replicator:
+    """The source's replicator (imported here: the connector loads psycopg and pyarrow)."""
     from connectors.postgres_cdc.replicator import Replicator
 
     return Replicator(project, source)

@@ -80,6 +80,30 @@ def _cleanup(pg: psycopg.Connection, name: str, schema: str) -> None:
     pg.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _drop_leftovers_of_killed_runs(pg_url: str) -> None:
+    """Slots, publications and schemas of test sources that a killed test run could not
+    drop: a slot left behind pins WAL and takes one of the server's few slots. (Two test
+    runs at once against one server would drop each other's: CI runs one.)"""
+    url = pg_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(url, autocommit=True) as pg:
+        names = {
+            row[0]
+            for row in pg.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname ~ '^cdc_[0-9a-f]{8}$'"
+            ).fetchall()
+        }
+        names |= {
+            row[0].removeprefix("headwater_")[:12]
+            for row in pg.execute(
+                "SELECT slot_name FROM pg_replication_slots "
+                "WHERE slot_name ~ '^headwater_cdc_[0-9a-f]{8}' AND NOT active"
+            ).fetchall()
+        }
+        for name in names:
+            _cleanup(pg, name, name)
+
+
 @pytest.fixture
 def cdc_source(pg_url: str, tmp_path: Path) -> Iterator[CdcSource]:
     """A fresh schema `cdc_<hex>` and a source of the same name; the slot, publication and
