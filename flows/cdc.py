@@ -18,6 +18,7 @@ from prefect.events import emit_event
 from connectors.postgres_cdc.pgoutput import format_lsn
 from connectors.postgres_cdc.replicator import BatchResult, Replicator
 from connectors.postgres_cdc.status import CdcStatus, cdc_status
+from flows.limits import writer_slot
 from flows.run_tags import source_resource, source_run_name, tag_this_run
 from headwater.config import Project, load_project
 from headwater.errors import TerminalError, TransientError
@@ -45,7 +46,8 @@ def cdc_sync(
     replicator = Replicator(project, source)
     if not replicator.config.enabled:
         raise TerminalError(f"source '{source}' is disabled (enabled: false in project.yml)")
-    snapshots = replicator.prepare(resync)
+    with writer_slot(project):
+        snapshots = replicator.prepare(resync)
     for snapshot in snapshots:
         logger.info("%s.%s: snapshot of %s rows", source, snapshot.table, f"{snapshot.rows:,}")
     _emit(project, source, "snapshot", {"tables": {s.table: s.rows for s in snapshots}})
@@ -54,7 +56,8 @@ def cdc_sync(
     checked = time.monotonic()
     while max_batches is None or batches < max_batches:
         try:
-            result = replicator.run_batch()
+            with writer_slot(project):
+                result = replicator.run_batch()
             failures = 0
         except TransientError as exc:
             if not continuous:

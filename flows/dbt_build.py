@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 
+from flows.limits import writer_slot
 from flows.run_tags import tag_this_run
 from headwater.config import Project, load_project
 from headwater.dbt.profile import has_dbt_project
@@ -60,7 +61,8 @@ def dbt_build(
     if unsynced:
         logger.info("not built, sources never synced: %s", ", ".join(unsynced))
         excluded += [f"source:{name}+" for name in unsynced]
-    result = build(project, selected, excluded, full_refresh)
+    with writer_slot(project):
+        result = build(project, selected, excluded, full_refresh)
     for listener in result_listeners:
         listener(result)
     for node in result.nodes:

@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.schedules import Cron, Interval, Schedule
+from prefect.types.entrypoint import EntrypointType
 
 from flows.cdc import cdc_sync
 from flows.dbt_build import dbt_build
@@ -31,48 +32,61 @@ def source_schedules(project: Project, source: str) -> list[Schedule]:
     ]
 
 
-def build_deployments(project: Project) -> list[Any]:
-    """One runner deployment per enabled source, one for dbt builds (triggered over the API)
-    and daily housekeeping, ready for `prefect.serve`.
+def build_deployments(project: Project, on_pool: bool = False) -> list[Any]:
+    """One deployment per enabled source, one for dbt builds (triggered over the API) and
+    daily housekeeping: for `prefect.serve`, or, `on_pool`, for a work pool's workers.
 
     Each source's deployment runs one sync at a time: Prefect queues a second run
-    (AwaitingConcurrencySlot) until the first ends, so two syncs never race on one table."""
+    (AwaitingConcurrencySlot) until the first ends, so two syncs never race on one table.
+    Served deployments pass this machine's project file; pool deployments pass none (a
+    worker uses the checkout it runs in) and name their flows by module path."""
     tag = project_tag(project)
+    project_file = {} if on_pool else {"project_file": str(project.file)}
+    entrypoint = EntrypointType.MODULE_PATH if on_pool else EntrypointType.FILE_PATH
     deployments = [
         dbt_build.to_deployment(
             name=DBT_BUILD_DEPLOYMENT,
-            parameters={"project_file": str(project.file)},
+            parameters=project_file,
             tags=[tag],
             description="dbt build of a selection (the API's model runs)",
+            entrypoint_type=entrypoint,
         ),
         warehouse_housekeeping.to_deployment(
             name="housekeeping",
-            parameters={"project_file": str(project.file)},
+            parameters=project_file,
             tags=[tag],
             description="Expire warehouse snapshots past the retention",
             schedules=[Cron(HOUSEKEEPING_CRON, timezone="UTC")],
-        )
+            entrypoint_type=entrypoint,
+        ),
     ]
     for name, config in project.config.sources.items():
         if not config.enabled:
             continue
         if isinstance(config, PostgresCdcSource):
-            deployments.append(cdc_deployment(project, name, config))
+            deployments.append(cdc_deployment(project, name, config, project_file, entrypoint))
             continue
         deployments.append(
             sync_source.to_deployment(
                 name=sync_deployment_name(name),
-                parameters={"source": name, "project_file": str(project.file)},
+                parameters={"source": name, **project_file},
                 tags=[source_tag(name), tag],
                 description=config.description or f"Sync source {name} into raw_{name}",
                 schedules=source_schedules(project, name),
                 concurrency_limit=1,
+                entrypoint_type=entrypoint,
             )
         )
     return deployments
 
 
-def cdc_deployment(project: Project, source: str, config: PostgresCdcSource) -> Any:
+def cdc_deployment(
+    project: Project,
+    source: str,
+    config: PostgresCdcSource,
+    project_file: dict[str, str],
+    entrypoint: EntrypointType,
+) -> Any:
     """The CDC source's deployment, on an interval in both modes.
 
     Batch mode: each run applies what is waiting. Continuous mode: a run keeps going until
@@ -81,7 +95,7 @@ def cdc_deployment(project: Project, source: str, config: PostgresCdcSource) -> 
     continuous = config.mode == "continuous"
     return cdc_sync.to_deployment(
         name=cdc_deployment_name(source),
-        parameters={"source": source, "continuous": continuous, "project_file": str(project.file)},
+        parameters={"source": source, "continuous": continuous, **project_file},
         tags=[source_tag(source), project_tag(project)],
         description=config.description or f"Replicate {source} into raw_{source} (CDC)",
         schedules=[Interval(config.interval_seconds)],
@@ -92,4 +106,5 @@ def cdc_deployment(project: Project, source: str, config: PostgresCdcSource) -> 
                 else ConcurrencyLimitStrategy.ENQUEUE
             ),
         ),
+        entrypoint_type=entrypoint,
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from flows.limits import writer_slot
 from flows.run_tags import tag_this_run
 from headwater.config import load_project
 from headwater.runs import project_tag
@@ -22,7 +23,8 @@ def warehouse_housekeeping(project_file: str | None = None) -> dict[str, Any]:
     """Expire snapshots older than `warehouse.snapshot_retention_days`."""
     project = load_project(project_file)
     tag_this_run(project_tag(project))
-    result = expire_snapshots(Warehouse(project))
+    with writer_slot(project):
+        result = expire_snapshots(Warehouse(project))
     get_run_logger().info(
         "expired %d snapshots, deleted %d files, %d snapshots kept",
         result.expired_snapshots,

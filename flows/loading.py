@@ -1,10 +1,11 @@
 """Load one table of a source into the warehouse with dlt, safely.
 
-Plain functions, no Prefect: `flows/sync.py` wraps them in tasks. The steps are dlt's own
+Plain functions: `flows/sync.py` wraps them in tasks. The steps are dlt's own
 (extract -> normalize -> load); Headwater adds what dlt leaves to the caller:
 
 - packages a killed run left behind are loaded first, so the next run completes it;
-- extraction runs without the warehouse write lock, only the load step holds it;
+- extraction runs without the warehouse write lock, only the load step holds it (and,
+  in a flow run, a warehouse writers slot: `flows.limits`);
 - a `replace` that would load 0 rows into a non-empty table is refused;
 - `full_refresh` resets the table's saved cursor and replaces through a staging table,
   so the previous rows stay visible until the new ones commit.
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from connectors import BackfillWindow, Connector, TableSpec
+from flows.limits import writer_slot
 from headwater.config.project import Project
 from headwater.errors import (
     ConnectorError,
@@ -25,21 +27,12 @@ from headwater.errors import (
     HeadwaterError,
     TerminalError,
     TransientError,
+    is_transient_message,
 )
 from headwater.warehouse import Warehouse, raw_schema
 
 if TYPE_CHECKING:
     from dlt import Pipeline
-
-_TRANSIENT_MARKERS = (
-    "database is locked",
-    "could not connect",
-    "connection refused",
-    "timed out",
-    "timeout",
-    "temporarily unavailable",
-)
-
 
 @dataclass(frozen=True)
 class TableLoad:
@@ -84,7 +77,7 @@ def finish_pending(project: Project, pipeline: Pipeline) -> int:
     packages = pipeline.list_normalized_load_packages()
     if packages:
         pending = len(packages)
-        with Warehouse(project).write_lock():
+        with writer_slot(project), Warehouse(project).write_lock():
             pipeline.load()
     return pending
 
@@ -112,7 +105,7 @@ def load_table(
         rows = int(normalize_info.row_counts.get(spec.name, 0))
         if spec.write_disposition == "replace" and rows == 0 and not spec.allow_empty_replace:
             _refuse_empty_replace(project, pipeline, source, spec.name)
-        with Warehouse(project).write_lock():
+        with writer_slot(project), Warehouse(project).write_lock():
             pipeline.load()
     except HeadwaterError:
         raise
@@ -176,10 +169,7 @@ def classify(exc: BaseException, source: str, table: str | None) -> HeadwaterErr
     if len(message) > 600:
         message = message[:600] + " ..."
     where = f"source '{source}'" + (f", table '{table}'" if table else "")
-    lowered = message.lower()
-    if isinstance(cause, (ConnectionError, TimeoutError)) or any(
-        marker in lowered for marker in _TRANSIENT_MARKERS
-    ):
+    if isinstance(cause, (ConnectionError, TimeoutError)) or is_transient_message(message):
         return TransientError(f"{where}: {message}")
     if isinstance(cause, ConnectorError):
         return cause

@@ -6,6 +6,36 @@ Prefect retries only transient errors (network blips, lock timeouts); terminal e
 
 from __future__ import annotations
 
+TRANSIENT_MARKERS = (
+    "connection refused",
+    "timeout",
+    "timed out",
+    "could not connect",
+    "can't connect",
+    "unable to connect",
+    "lost connection",
+    "server closed the connection",
+    "connection reset",
+    "ssl connection has been closed",
+    "terminating connection",
+    "no connection to the server",
+    "not currently accepting connections",
+    "the database system is",  # ... starting up / shutting down / in recovery mode
+    "starting up",
+    "shutting down",
+    "too many connections",
+    "database is locked",
+    "temporarily unavailable",
+)
+"""Lower-case fragments of driver and DuckDB messages whose failure may pass (a server
+restarting, a network blip, a busy lock): the operation is worth retrying."""
+
+
+def is_transient_message(message: str) -> bool:
+    """Whether an error message reads like a failure that may pass when tried again."""
+    lowered = message.lower()
+    return any(marker in lowered for marker in TRANSIENT_MARKERS)
+
 
 class HeadwaterError(Exception):
     """Root of every error Headwater raises on purpose; its message is shown to users."""

@@ -76,6 +76,11 @@ def project_tag(project: Project) -> str:
     return f"project:{project.config.project.name}"
 
 
+def writers_limit_name(project: Project) -> str:
+    """The Prefect global concurrency limit capping the project's warehouse writers."""
+    return f"{project.config.project.name}-warehouse-writers"
+
+
 def source_tag(source: str) -> str:
     """The tag every sync run of `source` carries."""
     return f"source:{source}"

@@ -14,10 +14,15 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from connectors.sql.database import TRANSIENT_MARKERS, driver_message
+from connectors.sql.database import driver_message
 from headwater.config.project import read_secret
 from headwater.config.sources import PostgresCdcSource
-from headwater.errors import ConnectorError, HeadwaterError, TransientConnectorError
+from headwater.errors import (
+    ConnectorError,
+    HeadwaterError,
+    TransientConnectorError,
+    is_transient_message,
+)
 
 CONNECT_TIMEOUT_SECONDS = 10
 """How long to wait for the server before calling it unreachable (transient)."""
@@ -81,10 +86,7 @@ class SourceDatabase:
     def error(self, exc: BaseException, table: str | None, doing: str) -> HeadwaterError:
         """The connector error for driver error `exc`."""
         message = f"{doing} {self.display} failed: {driver_message(exc)}"
-        lowered = message.lower()
-        if isinstance(exc, psycopg.OperationalError) and any(
-            marker in lowered for marker in TRANSIENT_MARKERS
-        ):
+        if isinstance(exc, psycopg.OperationalError) and is_transient_message(message):
             return TransientConnectorError(self.source, table, message)
         return ConnectorError(self.source, table, message)
 

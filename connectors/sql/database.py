@@ -15,7 +15,12 @@ from sqlalchemy.pool import NullPool
 
 from headwater.config.project import Project, read_secret
 from headwater.config.sources import SqlSource
-from headwater.errors import ConnectorError, HeadwaterError, TransientConnectorError
+from headwater.errors import (
+    ConnectorError,
+    HeadwaterError,
+    TransientConnectorError,
+    is_transient_message,
+)
 
 CONNECT_TIMEOUT_SECONDS = 10
 """How long to wait for the server to answer before calling it unreachable (transient)."""
@@ -32,22 +37,6 @@ _DRIVERS = {
 # Name-resolution failures read like connection failures but are almost always typos, so
 # they are checked first and stay terminal.
 _TERMINAL_MARKERS = ("name or service not known", "nodename nor servname", "could not translate")
-TRANSIENT_MARKERS = (
-    "connection refused",
-    "timeout",
-    "timed out",
-    "could not connect",
-    "can't connect",
-    "lost connection",
-    "server closed the connection",
-    "connection reset",
-    "starting up",
-    "shutting down",
-    "too many connections",
-    "terminating connection",
-    "no connection to the server",
-)
-"""Driver messages of failures that may pass: the operation is worth retrying."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +86,8 @@ class Database:
         cause = driver_message(exc)
         message = f"{doing} {self.display}: {cause}"
         lowered = cause.lower()
-        if not any(marker in lowered for marker in _TERMINAL_MARKERS) and any(
-            marker in lowered for marker in TRANSIENT_MARKERS
+        if not any(marker in lowered for marker in _TERMINAL_MARKERS) and is_transient_message(
+            cause
         ):
             return TransientConnectorError(self.source, table, message)
         return ConnectorError(self.source, table, message)

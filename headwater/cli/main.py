@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from headwater import __version__
-from headwater.cli import cdc, dbt, lineage, serve, sync
+from headwater.cli import cdc, dbt, lineage, serve, sync, worker
 from headwater.cli.api import api
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
 from headwater.cli.scaffold import init
@@ -26,6 +26,8 @@ app.command()(sync.sync)
 app.command()(sync.status)
 app.command()(sync.demo)
 app.command()(serve.serve)
+app.command()(worker.deploy)
+app.command()(worker.worker)
 app.command()(api)
 app.command()(lineage.lineage)
 app.add_typer(dbt.app, name="dbt")

@@ -1,15 +1,20 @@
-"""`headwater serve`: the local Prefect server plus the project's served deployments."""
+"""`headwater serve`: the local Prefect server, the API, and the project's deployments:
+served here, or registered on the work pool that `headwater worker`s run."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
+import time
 from typing import Annotated
 
 import typer
 
 from headwater.cli.api import api_command
 from headwater.cli.common import ProjectOption, console, friendly_errors
+from headwater.cli.worker import HEARTBEAT_ENV
 from headwater.config import load_project
 from headwater.prefect_server import (
     configure_environment,
@@ -32,8 +37,9 @@ def serve(
     api_port: Annotated[int | None, typer.Option(help="API port (default: api.port).")] = None,
     no_api: Annotated[bool, typer.Option("--no-api", help="Serve flows only.")] = False,
 ) -> None:
-    """Start the Prefect server (unless PREFECT_API_URL points to one), the REST API, and
-    serve the deployments built from project.yml, until interrupted."""
+    """Start the Prefect server (unless PREFECT_API_URL points to one) and the REST API,
+    and serve the deployments built from project.yml until interrupted; with
+    `prefect.work_pool` set, register them on that pool for `headwater worker`s instead."""
     loaded = load_project(project)
     local = is_local_server(loaded)  # before configure_environment sets PREFECT_API_URL
     url = configure_environment(loaded)
@@ -46,11 +52,27 @@ def serve(
         console.print(f"using the Prefect server at {url}", highlight=False)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", RUNNER_POLL_SECONDS)
+    for key, value in HEARTBEAT_ENV.items():
+        os.environ.setdefault(key, value)
     api_process: subprocess.Popen[bytes] | None = None
     try:  # whatever fails from here, the processes started are stopped
         if not no_api:
             # Its own process: a busy API never slows the runner, and one never stops the other.
             api_process = subprocess.Popen(api_command(loaded, api_host, api_port))
+        from flows.orchestration import prepare_server
+
+        prepared = prepare_server(loaded)
+        if prepared.work_pool:
+            console.print(
+                f"registered {len(prepared.deployments)} deployments on work pool "
+                f"'{prepared.work_pool}'; start workers with `headwater worker`",
+                highlight=False,
+            )
+            # The workers run the flows; this process keeps server and API up until stopped
+            # (SIGTERM too: exiting through `finally` stops them).
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+            while True:
+                time.sleep(3600)
         from prefect import serve as prefect_serve
 
         from flows.deployments import build_deployments

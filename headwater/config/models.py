@@ -54,6 +54,25 @@ class WarehouseConfig(StrictModel):
     write_lock_timeout_seconds: float = Field(default=600, gt=0)
     """How long a writer waits for the warehouse write lock (SQLite catalog) before failing
     with a retryable error."""
+    max_writers: int | None = Field(default=None, ge=1, le=64)
+    """How many flow runs may write the warehouse at once, enforced by a Prefect global
+    concurrency limit (`<project>-warehouse-writers`, shown in the Prefect UI). Default: 1
+    with a SQLite catalog (it takes one writer at a time), 4 with PostgreSQL."""
+
+    @model_validator(mode="after")
+    def _sqlite_takes_one_writer(self) -> WarehouseConfig:
+        if self.catalog.type == "sqlite" and (self.max_writers or 1) > 1:
+            raise ValueError(
+                "max_writers: a SQLite catalog takes one writer at a time; use "
+                "`catalog: {type: postgres, url_env: ...}` for concurrent writers"
+            )
+        return self
+
+    @property
+    def writer_limit(self) -> int:
+        """The effective cap on concurrent warehouse writers."""
+        default = 1 if self.catalog.type == "sqlite" else 4
+        return self.max_writers or default
 
 
 class PrefectConfig(StrictModel):
@@ -68,6 +87,16 @@ class PrefectConfig(StrictModel):
     """Port of the local server Headwater starts (UI at http://host:port)."""
     home: str = ".headwater/prefect"
     """PREFECT_HOME of the local server (its SQLite database and logs), relative to project.yml."""
+    work_pool: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+    )
+    """Prefect process work pool the deployments target. Set: `headwater serve` registers
+    the deployments there and `headwater worker`, on any machine with the project checked
+    out, runs them. Omitted: `headwater serve` runs the deployments itself."""
+    crash_after_seconds: int = Field(default=120, ge=60, le=86400)
+    """A flow run whose process sent no heartbeat for this long (its worker or machine
+    died) is marked Crashed by a Prefect automation, which frees its concurrency slots.
+    Runs send a heartbeat every 30 s."""
 
 
 class ScheduleConfig(StrictModel):

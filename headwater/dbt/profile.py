@@ -73,6 +73,7 @@ def profile_dict(project: Project) -> dict[str, Any]:
     if catalog.type == "postgres":
         # The URL holds a password: dbt reads the env var at run time, the file never has it.
         path = f"ducklake:postgres:{{{{ env_var('{catalog.url_env}') }}}}"
+        options["metadata_schema"] = LAKE  # where Warehouse.connect and dlt keep it
     else:
         assert warehouse.catalog_path is not None
         path = f"ducklake:sqlite:{warehouse.catalog_path}"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from headwater.config.project import Project, read_secret
-from headwater.errors import TerminalError, TransientError
+from headwater.errors import TerminalError, TransientError, is_transient_message
 from headwater.warehouse.extensions import connection_config, ensure_extensions
 from headwater.warehouse.lock import write_lock
 from headwater.warehouse.sql import quote_identifier, quote_literal
@@ -25,8 +25,6 @@ LAKE = "lake"
 
 STAGING_SCHEMA_LAYOUT = "_hw_staging_%s"
 """Schema of dlt's staging tables for schema %s; schemas starting with `_` are Headwater's."""
-
-_TRANSIENT_MARKERS = ("database is locked", "could not connect", "connection refused", "timeout")
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,9 @@ class Warehouse:
         if catalog.type == "postgres":
             assert catalog.url_env is not None
             url = read_secret(catalog.url_env, "warehouse", "warehouse.catalog.url_env")
-            return f"ducklake:postgres:{url}", ""
+            # dlt keeps DuckLake's tables in the schema named after the lake: every other
+            # session must look there too, or it would find (or create) an empty lake.
+            return f"ducklake:postgres:{url}", f", METADATA_SCHEMA {quote_literal(LAKE)}"
         path = self.catalog_path
         assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,10 @@ class Warehouse:
             self.catalog_path.parent.mkdir(parents=True, exist_ok=True)
             catalog_url = f"sqlite:///{self.catalog_path}"
         credentials = DuckLakeCredentials(
-            ducklake_name=LAKE, catalog=catalog_url, storage=self.data_path.as_uri()
+            ducklake_name=LAKE,
+            catalog=catalog_url,
+            storage=self.data_path.as_uri(),
+            metadata_schema=LAKE,
         )
         credentials.global_config = connection_config(self.extension_dir)
         # insert-from-staging swaps the table in one transaction: a killed replace leaves the
@@ -194,7 +197,7 @@ def raw_schema(source: str) -> str:
 
 def _classify(exc: duckdb.Error, doing: str) -> Exception:
     message = re.sub(r"\s+", " ", str(exc)).strip()
-    if any(marker in message.lower() for marker in _TRANSIENT_MARKERS):
+    if is_transient_message(message):
         return TransientError(f"{doing}: {message}")
     return TerminalError(f"{doing}: {message}")
 
