@@ -34,6 +34,10 @@ from headwater.warehouse import Warehouse, raw_schema
 if TYPE_CHECKING:
     from dlt import Pipeline
 
+_lakes_created: set[str] = set()
+"""Project files whose lake this process made sure exists."""
+
+
 @dataclass(frozen=True)
 class TableLoad:
     """The outcome of loading one table."""
@@ -60,10 +64,15 @@ def pipeline_for(project: Project, source: str) -> Pipeline:
     # Staging tables are emptied after each load: otherwise every merged or replaced table
     # keeps a second full copy in the lake.
     dlt.config["load.truncate_staging_dataset"] = True
+    warehouse = Warehouse(project)
+    if str(project.file) not in _lakes_created:
+        # dlt creates a missing lake as it loads; several first loads at once would race.
+        warehouse.ensure_created()
+        _lakes_created.add(str(project.file))
     return dlt.pipeline(
         pipeline_name=f"hw_{source}",
         pipelines_dir=str(project.state_dir / "pipelines"),
-        destination=Warehouse(project).dlt_destination(),
+        destination=warehouse.dlt_destination(),
         dataset_name=raw_schema(source),
     )
 

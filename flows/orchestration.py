@@ -25,6 +25,7 @@ from flows.limits import ensure_writer_limit
 from headwater.config import Project
 from headwater.errors import TerminalError
 from headwater.runs import project_tag
+from headwater.warehouse import Warehouse
 
 HEARTBEAT_SECONDS = 30
 """How often a flow run tells Prefect it is alive (Prefect's minimum)."""
@@ -52,6 +53,7 @@ def prepare_server(project: Project) -> PreparedServer:
     """Set up the project on the Prefect server: limits, automation and, with a work pool,
     the pool and its deployments."""
     pool = project.config.prefect.work_pool
+    Warehouse(project).ensure_created()  # before workers' first loads race to create it
     deployments = register_deployments(project, pool) if pool else []
     return PreparedServer(
         writers_limit=ensure_writer_limit(project),

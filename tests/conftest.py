@@ -20,7 +20,8 @@ from headwater.config import Project, load_project
 from headwater.prefect_server import QUIET_PREFECT_ENV, is_healthy, wait_until_healthy
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -29,7 +30,7 @@ def _free_port() -> int:
 # Prefect reads its settings when first imported, so the test server's URL is fixed here,
 # before any test module imports Prefect; the server itself starts on first use.
 _PREFECT_HOME = Path(tempfile.mkdtemp(prefix="headwater-test-prefect-"))
-os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{_free_port()}/api")
+os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
 os.environ["PREFECT_HOME"] = str(_PREFECT_HOME)
 os.environ.update(QUIET_PREFECT_ENV)
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")

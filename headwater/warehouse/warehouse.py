@@ -27,6 +27,10 @@ STAGING_SCHEMA_LAYOUT = "_hw_staging_%s"
 """Schema of dlt's staging tables for schema %s; schemas starting with `_` are Headwater's."""
 
 
+_NO_LAKE_YET = ("creating a new ducklake is explicitly disabled", "already exists")
+"""DuckLake's errors when a catalog has no lake yet, or got one while this process made it."""
+
+
 @dataclass(frozen=True)
 class Warehouse:
     """The project's DuckLake: a catalog (SQLite file or PostgreSQL) plus Parquet data files."""
@@ -90,16 +94,37 @@ class Warehouse:
         self.data_path.mkdir(parents=True, exist_ok=True)
         if read_only and self.catalog_path is not None and not self.catalog_path.exists():
             # A read-only attach cannot create the catalog: create the empty lake first.
-            with self.writer():
-                pass
+            self.ensure_created()
+        try:
+            return self._attach(read_only)
+        except duckdb.Error as exc:
+            message = str(exc).lower()
+            if not any(marker in message for marker in _NO_LAKE_YET):
+                raise _classify(exc, "opening the warehouse") from exc
+        # A new PostgreSQL catalog: a reader found no lake yet, or another process created
+        # the lake while this one did. Create it (once more) and attach again.
+        if read_only:
+            self.ensure_created()
+        try:
+            return self._attach(read_only)
+        except duckdb.Error as exc:
+            raise _classify(exc, "opening the warehouse") from exc
+
+    def _attach(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         conn = duckdb.connect(config=connection_config(self.extension_dir))
         try:
             conn.execute(self._attach_sql(read_only))
             conn.execute(f"USE {LAKE}")
-        except duckdb.Error as exc:
+        except duckdb.Error:
             conn.close()
-            raise _classify(exc, "opening the warehouse") from exc
+            raise
         return conn
+
+    def ensure_created(self) -> None:
+        """Create the lake's catalog unless it exists. Call it before concurrent writers
+        first meet a new catalog: DuckLake's initialization is not safe to race."""
+        with self.writer():
+            pass
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:

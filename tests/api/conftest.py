@@ -91,10 +91,10 @@ async def api_client(app: FastAPI, address: str = "127.0.0.9") -> AsyncIterator[
 
 
 @asynccontextmanager
-async def running_app(project: Project) -> AsyncIterator[FastAPI]:
+async def running_app(project: Project, prefect_url: str | None = None) -> AsyncIterator[FastAPI]:
     """The app of `project` with its lifespan entered (for projects with their own auth
-    settings; the `app` fixture uses `api_project`)."""
-    application = create_app(project)
+    settings or Prefect server; the `app` fixture uses `api_project`)."""
+    application = create_app(project, prefect_url)
     async with application.router.lifespan_context(application):
         yield application
 
