@@ -63,8 +63,8 @@ class WarehouseConfig(StrictModel):
     def _sqlite_takes_one_writer(self) -> WarehouseConfig:
         if self.catalog.type == "sqlite" and (self.max_writers or 1) > 1:
             raise ValueError(
-                "max_writers: a SQLite catalog takes one writer at a time; use "
-                "`catalog: {type: postgres, url_env: ...}` for concurrent writers"
+                f"max_writers {self.max_writers} needs a PostgreSQL catalog: a SQLite catalog "
+                "takes one writer at a time; use `catalog: {type: postgres, url_env: ...}`"
             )
         return self
 

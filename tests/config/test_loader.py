@@ -59,7 +59,7 @@ def test_unknown_key_without_close_match_lists_the_allowed_keys(tmp_path: Path) 
     )
     assert line == (
         "project.yml:4  warehouse.colour: unknown key; allowed keys: catalog, data_path, "
-        "snapshot_retention_days, write_lock_timeout_seconds"
+        "max_writers, snapshot_retention_days, write_lock_timeout_seconds"
     )
 
 
