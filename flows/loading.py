@@ -79,7 +79,16 @@ def pipeline_for(project: Project, source: str) -> Pipeline:
 
 def finish_pending(project: Project, pipeline: Pipeline) -> int:
     """Load packages that a killed or failed run left normalized or extracted; returns how
-    many packages were completed."""
+    many packages were completed.
+
+    Packages that another machine's run has superseded since are dropped, not loaded: on
+    several workers, the run after a dead one may have happened elsewhere, and loading the
+    older rows now would overwrite newer ones."""
+    if not pipeline.has_pending_data:
+        return 0
+    if _superseded(pipeline):
+        pipeline.abort_packages()
+        return 0
     pending = 0
     if pipeline.list_extracted_load_packages():
         pipeline.normalize()
@@ -89,6 +98,14 @@ def finish_pending(project: Project, pipeline: Pipeline) -> int:
         with writer_slot(project), Warehouse(project).write_lock():
             pipeline.load()
     return pending
+
+
+def _superseded(pipeline: Pipeline) -> bool:
+    """Whether the warehouse holds a newer state of this pipeline than the local one, which
+    dlt then restores: a run elsewhere loaded after the local packages were extracted."""
+    before = pipeline.state["_version_hash"]
+    pipeline.sync_destination()
+    return bool(pipeline.state["_version_hash"] != before)
 
 
 def load_table(

@@ -122,3 +122,47 @@ def test_two_sources_sync_at_the_same_time(make_project: MakeProject, prefect_ap
     with Warehouse(project).reader() as conn:
         assert conn.execute("SELECT count(*) FROM raw_big.events").fetchone() == (100_000,)
         assert conn.execute("SELECT count(*) FROM raw_small.items").fetchone() == (3,)
+
+
+def test_a_package_left_by_a_dead_machine_does_not_overwrite_a_newer_load(
+    tmp_path: Path,
+) -> None:
+    """Two checkouts ("machines") share one warehouse and one source file. Machine A dies
+    after extracting version 1; machine B then loads version 2; when A runs again, its old
+    package must not put version 1 back."""
+    from connectors import connector_for
+    from flows.loading import _as_source, finish_pending, load_table, pipeline_for
+    from headwater.config import load_project
+
+    source_file = tmp_path / "shared" / "events.csv"
+    lake = tmp_path / "shared" / "lake"
+    machines = []
+    for name in ("a", "b"):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "project.yml").write_text(
+            "project: {name: two_machines}\n"
+            f"warehouse: {{catalog: {{path: {lake}/catalog.sqlite}}, data_path: {lake}/data}}\n"
+            "sources:\n  big:\n    type: files\n    write_disposition: merge\n"
+            f"    tables:\n      events: {{path: {source_file}, primary_key: [id]}}\n"
+        )
+        machines.append(load_project(root))
+    a, b = machines
+
+    write_events(source_file, 100, "v1")
+    connector = connector_for(a, "big")
+    pipeline = pipeline_for(a, "big")
+    pipeline.extract(_as_source("big", connector.resource(connector.tables()[0], None)))
+    pipeline.normalize()  # ... and machine A dies before loading
+
+    write_events(source_file, 100, "v2")
+    time.sleep(0.01)
+    load_table(b, connector_for(b, "big"), connector_for(b, "big").tables()[0])
+
+    # A's next run first finishes what it left: the superseded package is dropped.
+    leftover = pipeline_for(a, "big")
+    assert finish_pending(a, leftover) == 0
+    assert not leftover.has_pending_data
+    with Warehouse(a).reader() as conn:
+        labels = conn.execute("SELECT label, count(*) FROM raw_big.events GROUP BY 1").fetchall()
+    assert labels == [("v2", 100)]
