@@ -21,7 +21,10 @@ def test_postgres_catalog_reads_its_url_from_the_env_at_run_time(
     assert attach["path"] == "ducklake:postgres:{{ env_var('LAKE_URL') }}"
     assert "secret" not in repr(output)
     assert attach["alias"] == "lake" and output["database"] == "lake"
-    assert attach["options"] == {"data_path": f"{project.root / 'files'}/"}
+    assert attach["options"] == {
+        "data_path": f"{project.root / 'files'}/",
+        "metadata_schema": "lake",  # where dlt and Warehouse.connect keep the catalog
+    }
     assert output["threads"] == 2  # a PostgreSQL catalog takes parallel commits
     assert output["config_options"]["autoinstall_known_extensions"] is False
 
