@@ -19,7 +19,6 @@ mean run duration (start to end of one run) and the speed-up with the machine's 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import signal
@@ -28,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -44,6 +42,8 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from headwater.prefect_server import is_healthy  # noqa: E402
+from headwater.processes import stop_tree  # noqa: E402
 from headwater.runs import parse_time, prefect_request  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -80,60 +80,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _stat(pid: int) -> tuple[int, int] | None:
-    """(parent pid, start time) of a live (not zombie) process, or None."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] in ("Z", "X") else (int(fields[1]), int(fields[19]))
-
-
-def _descendants(roots: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """`roots` and every live process below them, as (pid, start time)."""
-    children: dict[int, list[tuple[int, int]]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _stat(int(entry.name))):
-            children.setdefault(stat[0], []).append((int(entry.name), stat[1]))
-    found, todo = set(roots), [pid for pid, _ in roots]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child[0])
-    return found
-
-
-def _alive(process: tuple[int, int]) -> bool:
-    stat = _stat(process[0])
-    return stat is not None and stat[1] == process[1]
-
-
-def _signal(processes: set[tuple[int, int]], signum: int) -> None:
-    for pid, _ in filter(_alive, processes):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-
-def stop(popens: list[Popen], grace: float = 20.0) -> None:
-    """SIGTERM `popens` and every process below them (flow runs start in their own
-    session, so a process group would miss them); SIGKILL what is left after `grace`."""
-    roots = {(p.pid, stat[1]) for p in popens if (stat := _stat(p.pid))}
-    tree = _descendants(roots)
-    _signal(tree, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        for popen in popens:
-            popen.poll()
-        tree |= _descendants({p for p in tree if _alive(p)})
-        if not any(_alive(p) for p in tree):
-            break
-        time.sleep(0.2)
-    _signal(tree, signal.SIGKILL)
-    for popen in popens:
-        popen.wait()
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -173,15 +119,6 @@ def wait_for(check: Callable[[], Any], what: str, watched: list[Popen], logs: li
     sys.exit(
         f"gave up waiting for {what} (a process exited or {seconds:.0f} s passed)\n{logs_text}"
     )
-
-
-def healthy(api: str) -> bool:
-    """Whether the Prefect server answers its health check."""
-    try:
-        with urllib.request.urlopen(f"{api}/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def online(api: str, pool: str, names: list[str], since: datetime) -> bool:
@@ -276,7 +213,7 @@ def main() -> None:
             )  # fmt: skip
         running.append(server)
         write_project(work, args.rows, args.sources, port, pool)
-        wait_for(lambda: healthy(api), "the Prefect server", [server], [server_log])
+        wait_for(lambda: is_healthy(api), "the Prefect server", [server], [server_log])
         deploy = subprocess.run(
             [sys.executable, "-m", "headwater", "deploy", "--project", str(work)],
             env=env, cwd=work, capture_output=True, text=True,
@@ -307,14 +244,14 @@ def main() -> None:
             time.sleep(2)  # one more poll cycle, so every worker is in its polling loop
             wall, mean_run = run_round(api, deployments, workers, logs)
             print(f"{count} worker(s): {wall:.1f} s, mean run {mean_run:.1f} s", flush=True)
-            stop(workers)
+            stop_tree(workers)
             running = [p for p in running if p not in workers]
             check_counts(work, args.rows, args.sources)
             results.append((count, wall, mean_run))
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not skip cleanup
-        stop(running)
+        stop_tree(running)
         for db in created:
             admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         shutil.rmtree(work, ignore_errors=True)

@@ -27,9 +27,6 @@ from headwater.errors import TerminalError
 from headwater.runs import project_tag
 from headwater.warehouse import Warehouse
 
-HEARTBEAT_SECONDS = 30
-"""How often a flow run tells Prefect it is alive (Prefect's minimum)."""
-
 _TERMINAL_EVENTS = {
     f"prefect.flow-run.{state}" for state in ("Completed", "Failed", "Cancelled", "Crashed")
 }

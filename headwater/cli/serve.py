@@ -14,7 +14,7 @@ import typer
 
 from headwater.cli.api import api_command
 from headwater.cli.common import ProjectOption, console, friendly_errors
-from headwater.cli.worker import HEARTBEAT_ENV
+from headwater.cli.worker import HEARTBEAT_ENV, register_on_server
 from headwater.config import load_project
 from headwater.prefect_server import (
     configure_environment,
@@ -25,6 +25,7 @@ from headwater.prefect_server import (
     ui_url,
     wait_until_healthy,
 )
+from headwater.processes import stop_tree
 
 # Runs the API creates wait for the runner's next poll; Prefect's default is every 10 s.
 RUNNER_POLL_SECONDS = "2"
@@ -59,15 +60,7 @@ def serve(
         if not no_api:
             # Its own process: a busy API never slows the runner, and one never stops the other.
             api_process = subprocess.Popen(api_command(loaded, api_host, api_port))
-        from flows.orchestration import prepare_server
-
-        prepared = prepare_server(loaded)
-        if prepared.work_pool:
-            console.print(
-                f"registered {len(prepared.deployments)} deployments on work pool "
-                f"'{prepared.work_pool}'; start workers with `headwater worker`",
-                highlight=False,
-            )
+        if register_on_server(loaded):
             # The workers run the flows; this process keeps server and API up until stopped
             # (SIGTERM too: exiting through `finally` stops them).
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -84,10 +77,5 @@ def serve(
             highlight=False,
         )
         prefect_serve(*deployments, print_starting_message=False)
-    finally:
-        if api_process is not None:
-            api_process.terminate()
-            api_process.wait(timeout=30)
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+    finally:  # with their children: the server's and the API's workers
+        stop_tree([process for process in (api_process, server) if process], grace=30)

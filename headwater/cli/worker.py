@@ -33,21 +33,24 @@ def deploy(project: ProjectOption = None) -> None:
             "project.yml names no work pool (prefect.work_pool); without one, `headwater "
             "serve` runs the deployments itself and nothing needs deploying"
         )
-    url = ensure_server(loaded)
-    prepared = _prepare(loaded)
-    console.print(
-        f"registered {len(prepared)} deployments on work pool "
-        f"'{loaded.config.prefect.work_pool}' at {url}: {', '.join(prepared)}\n"
-        "start workers with `headwater worker` on each machine with this project",
-        highlight=False,
-    )
+    ensure_server(loaded)
+    register_on_server(loaded)
 
 
-def _prepare(project: Project) -> list[str]:
-    """prepare_server, imported late: Prefect reads its settings on import."""
-    from flows.orchestration import prepare_server
+def register_on_server(project: Project) -> bool:
+    """Set the project up on its Prefect server (`prepare_server`) and say what was
+    registered; whether a work pool runs the flows."""
+    from flows.orchestration import prepare_server  # late: Prefect reads settings on import
 
-    return prepare_server(project).deployments
+    prepared = prepare_server(project)
+    if prepared.work_pool:
+        console.print(
+            f"registered {len(prepared.deployments)} deployments on work pool "
+            f"'{prepared.work_pool}': {', '.join(prepared.deployments)}\n"
+            "start workers with `headwater worker` on each machine with this project",
+            highlight=False,
+        )
+    return prepared.work_pool is not None
 
 
 @friendly_errors

@@ -4,14 +4,13 @@ DuckLake catalog on another, and `headwater worker` processes on a process work 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import sqlalchemy
 
 from headwater.config import Project, load_project
 from headwater.prefect_server import QUIET_PREFECT_ENV, wait_until_healthy
+from headwater.processes import kill_tree, stop_tree
 from headwater.runs import prefect_request
 from tests.conftest import PG_URL, free_port
 
@@ -117,7 +117,7 @@ class Cluster:
     def kill_worker(self, name: str) -> None:
         """SIGKILL worker `name` and its flow-run processes, as when its machine dies."""
         process = self.workers.pop(name)
-        kill_tree(process.pid, signal.SIGKILL)
+        kill_tree(process.pid)
         process.wait(timeout=30)
 
     def stop_workers(self) -> None:
@@ -184,37 +184,6 @@ class Cluster:
         return int(rows), int(distinct)
 
 
-def kill_tree(pid: int, sig: signal.Signals) -> None:
-    """Send `sig` to `pid` and all its descendants (flow-run processes run in their own
-    sessions, so a process group kill would miss them)."""
-    for child in _descendants(pid):
-        _signal(child, sig)
-    _signal(pid, sig)
-
-
-def _descendants(pid: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    with suppress(ProcessLookupError):
-        os.kill(pid, sig)
-
-
 @contextmanager
 def prefect_server_on_postgres(home: Path) -> Iterator[str]:
     """A Prefect server whose database is a fresh PostgreSQL database; yields its API URL."""
@@ -238,12 +207,7 @@ def prefect_server_on_postgres(home: Path) -> Iterator[str]:
             wait_until_healthy(url, 120, log_file)
             yield url
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                kill_tree(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
+            stop_tree([server], grace=30)
 
 
 def write_project(root: Path, api_url: str, sources: dict[str, int]) -> None:
