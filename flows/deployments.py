@@ -27,6 +27,8 @@ def source_schedules(project: Project, source: str) -> list[Schedule]:
     """Cron schedules from `schedules:` that name `source`."""
     return [
         Cron(schedule.cron, timezone=schedule.timezone, active=schedule.enabled)
+        if schedule.cron
+        else Interval(schedule.interval or 0, active=schedule.enabled)
         for schedule in project.config.schedules.values()
         if source in schedule.sources
     ]

@@ -1,18 +1,23 @@
-"""The top-level model of project.yml and its non-source sections.
-
-`project`, `warehouse`, `prefect` and `sources` are complete. `schedules`, `consoles`,
-`notifications`, `governance`, `auth` and `api` are deliberately small: later features
-extend them, but unknown keys are already rejected everywhere.
-"""
+"""The top-level model of project.yml, its small sections, and the checks that span
+sections (a schedule naming a source, a rule naming a channel)."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from headwater.config.base import EnvVarName, Identifier, LocatedValueError, StrictModel
+from headwater.config.consoles import ConsoleConfig
+from headwater.config.governance import GovernanceConfig
+from headwater.config.notifications import NotificationsConfig
+from headwater.config.schedules import ScheduleConfig
 from headwater.config.sources import SourceConfig
+
+CONSOLE_SCHEDULE_PREFIX = "console_"
+"""A console's own `schedule` is listed among the schedules as `console_<name>`."""
 
 
 class ProjectInfo(StrictModel):
@@ -99,50 +104,6 @@ class PrefectConfig(StrictModel):
     Runs send a heartbeat every 30 s."""
 
 
-class ScheduleConfig(StrictModel):
-    """A cron schedule of source syncs (extended by the schedules feature)."""
-
-    sources: list[Identifier] = Field(min_length=1)
-    """Sources synced on this schedule."""
-    cron: str
-    """Cron expression, e.g. `0 6 * * *`."""
-    timezone: str = "UTC"
-    """IANA time zone of the cron expression."""
-    enabled: bool = True
-    """Disabled schedules are validated but not applied."""
-
-
-class ConsoleConfig(StrictModel):
-    """Saved SQL (extended by the consoles feature)."""
-
-    sql: str | None = None
-    """Inline SQL."""
-    file: str | None = None
-    """Path of a .sql file, relative to project.yml."""
-    description: str = ""
-    """What the console answers."""
-
-    @model_validator(mode="after")
-    def _one_body(self) -> ConsoleConfig:
-        if (self.sql is None) == (self.file is None):
-            raise ValueError("set exactly one of `sql` or `file`")
-        return self
-
-
-class NotificationsConfig(StrictModel):
-    """Notification rules (extended by the notifications feature)."""
-
-    enabled: bool = True
-    """Master switch for every rule."""
-
-
-class GovernanceConfig(StrictModel):
-    """Drift, PII and freshness settings (extended by the governance feature)."""
-
-    drift_checks: bool = True
-    """Compare each sync's schema against the accepted baseline."""
-
-
 class AuthConfig(StrictModel):
     """API authentication: lockout, sessions, 2FA and invitations."""
 
@@ -213,17 +174,58 @@ class ProjectConfig(StrictModel):
     store: StoreConfig = Field(default_factory=StoreConfig)
     """The metadata database."""
 
+    def all_schedules(self) -> dict[str, ScheduleConfig]:
+        """`schedules:` plus each console's own `schedule` (as `console_<name>`)."""
+        combined = dict(self.schedules)
+        for name, console in self.consoles.items():
+            if console.schedule is not None:
+                combined[f"{CONSOLE_SCHEDULE_PREFIX}{name}"] = ScheduleConfig(
+                    console=name,
+                    description=console.description or f"Run console {name}",
+                    **console.schedule.model_dump(exclude_unset=True),
+                )
+        return combined
+
     @model_validator(mode="after")
-    def _schedules_name_sources(self) -> ProjectConfig:
+    def _references_exist(self) -> ProjectConfig:
         for name, schedule in self.schedules.items():
-            for index, source in enumerate(schedule.sources):
-                if source not in self.sources:
-                    known = ", ".join(sorted(self.sources)) or "none"
-                    raise LocatedValueError(
-                        f"schedule '{name}' names unknown source '{source}' (known: {known})",
-                        "schedules",
-                        name,
-                        "sources",
-                        index,
-                    )
+            for field in ("sources", "pipeline"):
+                for index, source in enumerate(getattr(schedule, field)):
+                    self._require("source", source, self.sources, "schedules", name, field, index)
+            if schedule.console is not None:
+                self._require("console", schedule.console, self.consoles, "schedules", name,
+                              "console")
+        for name, console in self.consoles.items():
+            taken = f"{CONSOLE_SCHEDULE_PREFIX}{name}"
+            if console.schedule is not None and taken in self.schedules:
+                raise LocatedValueError(
+                    f"schedule '{taken}' has the name of console '{name}'s own schedule; "
+                    "rename it",
+                    "schedules",
+                    taken,
+                )
+        notifications = self.notifications
+        for name, rule in notifications.rules.items():
+            self._require("channel", rule.channel, notifications.channels, "notifications",
+                          "rules", name, "channel")
+            for index, source in enumerate(rule.sources):
+                self._require("source", source, self.sources, "notifications", "rules", name,
+                              "sources", index)
+            for index, console_name in enumerate(rule.consoles):
+                self._require("console", console_name, self.consoles, "notifications", "rules",
+                              name, "consoles", index)
+        for index, override in enumerate(self.governance.pii_overrides):
+            if override.source is not None:
+                self._require("source", override.source, self.sources, "governance",
+                              "pii_overrides", index, "source")
         return self
+
+    @staticmethod
+    def _require(kind: str, name: str, known: Mapping[str, object], *loc: str | int) -> None:
+        if name not in known:
+            names = ", ".join(sorted(known)) or "none"
+            close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise LocatedValueError(
+                f"unknown {kind} '{name}'{hint}; known {kind}s: {names}", *loc
+            )

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from headwater.config.base import EnvVarName, Identifier, LocatedValueError, StrictModel
+from headwater.config.durations import Duration
 
 WriteDisposition = Literal["append", "replace", "merge"]
 """How rows reach the warehouse table: add, swap the whole table, or upsert by primary key."""
@@ -47,6 +48,9 @@ class SourceCommon(StrictModel):
     """What this source is, shown in the catalog."""
     enabled: bool = True
     """Disabled sources are validated but never synced or scheduled."""
+    freshness: Duration | None = None
+    """The source is stale when its last successful sync is older than this (`6h`, `1d`);
+    without it, when older than twice its schedule's interval."""
 
 
 class SourceBase(SourceCommon):

@@ -321,7 +321,7 @@ SCHEDULE_WITH_UNKNOWN_SOURCE = """
 
 def test_schedule_naming_an_unknown_source(tmp_path: Path) -> None:
     line = only_problem(tmp_path, SCHEDULE_WITH_UNKNOWN_SOURCE)
-    assert line.endswith("schedule 'nightly' names unknown source 'erp' (known: crm)")
+    assert line.endswith("unknown source 'erp'; known sources: crm")
 
 
 def test_schedule_naming_an_unknown_source_points_at_the_name(tmp_path: Path) -> None:
