@@ -1,0 +1,1 @@
+"""Governance: schema drift, PII detection, profiling, freshness, monitoring."""
