@@ -51,6 +51,7 @@ RUN_KINDS: dict[str, str] = {
     "dbt": "dbt_build",
     "housekeeping": "warehouse_housekeeping",
     "cdc": "cdc_sync",
+    "console": "run_console",
 }
 """Kind of run -> the Prefect flow that runs it."""
 
@@ -64,6 +65,10 @@ DBT_BUILD_DEPLOYMENT = "dbt-build"
 def sync_deployment_name(source: str) -> str:
     """Name of the served deployment that syncs `source` (flow `sync_source`)."""
     return f"sync-{source}"
+
+
+CONSOLE_DEPLOYMENT = "run-console"
+"""Name of the served deployment of flow `run_console` (the console is a parameter)."""
 
 
 def cdc_deployment_name(source: str) -> str:
@@ -84,6 +89,11 @@ def writers_limit_name(project: Project) -> str:
 def source_tag(source: str) -> str:
     """The tag every sync run of `source` carries."""
     return f"source:{source}"
+
+
+def console_tag(console: str) -> str:
+    """The tag every run of console `console` carries."""
+    return f"console:{console}"
 
 
 def source_of(tags: list[str] | tuple[str, ...]) -> str | None:
