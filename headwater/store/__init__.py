@@ -13,6 +13,12 @@ from headwater.store.models import (
     SetupRecord,
     User,
 )
+from headwater.store.notifications import (
+    NotificationAttempt,
+    NotificationCursor,
+    NotificationDelivery,
+    NotificationEventRecord,
+)
 from headwater.store.types import UTCDateTime, utcnow
 
 __all__ = [
@@ -24,6 +30,10 @@ __all__ = [
     "LoginChallenge",
     "LoginSession",
     "MetadataStore",
+    "NotificationAttempt",
+    "NotificationCursor",
+    "NotificationDelivery",
+    "NotificationEventRecord",
     "RecoveryCode",
     "SetupRecord",
     "UTCDateTime",
