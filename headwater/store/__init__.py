@@ -1,6 +1,7 @@
 """The metadata DB (SQLAlchemy 2; SQLite by default, PostgreSQL through one URL setting)."""
 
 from headwater.store.audit import AuditRecord, list_audit, record_audit
+from headwater.store.consoles import ConsoleRun
 from headwater.store.db import MetadataStore, store_url
 from headwater.store.models import (
     ApiKey,
@@ -26,6 +27,7 @@ __all__ = [
     "AuditEntry",
     "AuditRecord",
     "Base",
+    "ConsoleRun",
     "Invitation",
     "LoginChallenge",
     "LoginSession",
