@@ -20,6 +20,7 @@ from headwater.store.notifications import (
     NotificationDelivery,
     NotificationEventRecord,
 )
+from headwater.store.pii import PiiFinding, TableProfileRecord
 from headwater.store.types import UTCDateTime, utcnow
 
 __all__ = [
@@ -36,8 +37,10 @@ __all__ = [
     "NotificationCursor",
     "NotificationDelivery",
     "NotificationEventRecord",
+    "PiiFinding",
     "RecoveryCode",
     "SetupRecord",
+    "TableProfileRecord",
     "UTCDateTime",
     "User",
     "list_audit",
