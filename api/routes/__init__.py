@@ -6,6 +6,7 @@ from api.routes import (
     dbt,
     events,
     health,
+    notifications,
     query,
     runs,
     sources,
@@ -26,5 +27,6 @@ ROUTERS = [
     dbt.router,
     query.router,
     events.router,
+    notifications.router,
 ]
 """Every router, in the order the OpenAPI document lists them."""
