@@ -51,7 +51,7 @@ def create_app(project: Project, prefect_url: str | None = None) -> FastAPI:
             login_limiter=RateLimiter(project.config.auth.login_rate_limit_per_minute),
             api_limiter=RateLimiter(api.rate_limit_per_minute),
         )
-        housekeeping = start_housekeeping(store)
+        housekeeping = start_housekeeping(store, project, prefect.api_url)
         try:
             yield
         finally:
