@@ -251,6 +251,13 @@ def _test(test: ManifestTest) -> CatalogTest:
     )
 
 
+def match_rank(entry: CatalogEntry, query: str) -> int | None:
+    """How `entry` matches search `query` (any case): 0 exact name, 1 name contains it,
+    2 a column name contains it, 3 a description does; None for no match (an empty query
+    matches everything with 0)."""
+    return _rank(entry, query.strip().lower())
+
+
 def _rank(entry: CatalogEntry, term: str) -> int | None:
     names = {entry.name.lower(), entry.table.lower(), entry.relation.lower()}
     if not term or term in names:

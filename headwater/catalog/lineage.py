@@ -11,13 +11,16 @@ import difflib
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from headwater.catalog.manifest import Manifest
 from headwater.errors import TerminalError
 
 LINEAGE_TYPES = ("source", "seed", "snapshot", "model")
 """Manifest resource types that become lineage nodes (tests are not data)."""
+
+Direction = Literal["upstream", "downstream", "both"]
+"""Which way a walk follows edges: to what a node reads, to what reads it, or both."""
 
 
 class UnknownNodeError(TerminalError):
@@ -36,6 +39,9 @@ class LineageNode:
     """source, seed, snapshot, model, console, table, ..."""
     relation: str | None = None
     """`schema.table` in the warehouse, when known."""
+    error: str | None = None
+    """Why the node's own SQL could not be analysed (a console with broken SQL): it is
+    shown, but its parents are unknown."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class LineageTree:
             "id": self.node.id,
             "name": self.node.name,
             "resource_type": self.node.resource_type,
+            "error": self.node.error,
             "depth": self.depth,
             "cycle": self.cycle,
             "repeated": self.repeated,
@@ -153,6 +160,28 @@ class LineageGraph:
                     queue.append(child)
         found = [Impact(self.nodes[n], d) for n, d in distance.items() if n != start]
         return sorted(found, key=lambda i: (i.distance, i.node.name, i.node.id))
+
+    def subgraph(
+        self, ref: str, direction: Direction = "both", max_depth: int | None = None
+    ) -> LineageGraph:
+        """The nodes within `max_depth` edges of `ref` (upstream, downstream or both ways;
+        every distance when None), and the edges between them."""
+        start = self.find(ref).id
+        kept = {start}
+        walks = [] if direction == "downstream" else [self.parents]
+        walks += [] if direction == "upstream" else [self.children]
+        for nexts in walks:
+            seen = {start}
+            frontier = [start]
+            depth = 0
+            while frontier and (max_depth is None or depth < max_depth):
+                frontier = list(
+                    dict.fromkeys(n for f in frontier for n in nexts.get(f, ()) if n not in seen)
+                )
+                seen.update(frontier)
+                depth += 1
+            kept |= seen
+        return build_graph((self.nodes[n] for n in sorted(kept)), self.parents)
 
     def with_nodes(
         self, extra: Iterable[tuple[str, Iterable[str]]], resource_type: str = "console"

@@ -1,0 +1,168 @@
+"""A compact, machine-readable description of every raw table and dbt model, for scripts
+and agents: columns with types and PII flags, row counts, when each was last loaded or
+built, and how fresh the sources behind it are.
+
+Freshness and PII are inputs (the governance checks compute them), so this module only
+joins: `build_summary(project, catalog, freshness, pii)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from headwater.catalog.catalog import Catalog, CatalogEntry
+from headwater.catalog.lineage import LineageGraph
+from headwater.config.project import Project
+
+RAW_PREFIX = "raw_"
+"""Schemas `raw_<source>` hold synced source data."""
+
+PiiMarks = Mapping[str, Mapping[str, Sequence[str]]]
+"""`schema.table` (lower case) -> column (lower case) -> the PII kinds found or inherited."""
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh one source is (input from the governance freshness check)."""
+
+    stale: bool | None
+    """Older than allowed; None when unknown (never synced, or no expectation set)."""
+    last_synced_at: datetime | None
+    """End of its last successful sync."""
+    reason: str | None = None
+    """Why it is stale, in words."""
+
+
+@dataclass(frozen=True)
+class ColumnSummary:
+    """One column."""
+
+    name: str
+    """Column name."""
+    type: str | None
+    """Warehouse type (else the type dbt documents)."""
+    description: str
+    """From dbt ('' when none)."""
+    pii: tuple[str, ...]
+    """PII kinds of the column (empty: none known)."""
+
+
+@dataclass(frozen=True)
+class TableSummary:
+    """One raw table or dbt model."""
+
+    relation: str
+    """`schema.table` to query."""
+    kind: str
+    """raw_table, model, seed or snapshot."""
+    name: str
+    """Catalog name (`source.table` for a declared raw table, the model name)."""
+    description: str
+    """From dbt ('' when none)."""
+    materialized: str | None
+    """dbt materialization (None for raw tables)."""
+    in_warehouse: bool
+    """The table exists in the warehouse now."""
+    row_count: int | None
+    """Rows (None for views and missing tables: counting a view runs its query)."""
+    last_updated: datetime | None
+    """Raw table: last successful load; dbt node: last successful build."""
+    sources: tuple[str, ...]
+    """Project sources it holds or is built from."""
+    stale: bool | None
+    """Any of `sources` is stale; None when no source's freshness is known."""
+    stale_sources: tuple[str, ...]
+    """The stale ones among `sources`."""
+    oldest_sync: datetime | None
+    """The oldest last successful sync among `sources`: how old its data may be."""
+    columns: tuple[ColumnSummary, ...]
+    """Columns in table order."""
+
+    @property
+    def pii(self) -> bool:
+        """Some column holds PII."""
+        return any(column.pii for column in self.columns)
+
+
+def source_of_schema(schema: str | None, sources: Sequence[str]) -> str | None:
+    """The project source whose data lands in `schema` (`raw_orders` -> `orders`)."""
+    if not schema or not schema.lower().startswith(RAW_PREFIX):
+        return None
+    name = schema[len(RAW_PREFIX) :]
+    by_lower = {source.lower(): source for source in sources}
+    return by_lower.get(name.lower())
+
+
+def upstream_sources(
+    entry: CatalogEntry, graph: LineageGraph | None, sources: Sequence[str]
+) -> tuple[str, ...]:
+    """Project sources behind `entry`: its own for a raw table, else those of every raw
+    table upstream of it in `graph`."""
+    own = source_of_schema(entry.schema, sources) if entry.kind == "raw_table" else None
+    if own is not None:
+        return (own,)
+    if graph is None or entry.id not in graph.nodes:
+        return ()
+    upstream = graph.subgraph(entry.id, "upstream").nodes.values()
+    found = {
+        source_of_schema(node.relation.split(".", 1)[0], sources)
+        for node in upstream
+        if node.relation and "." in node.relation
+    }
+    return tuple(sorted(s for s in found if s is not None))
+
+
+def build_summary(
+    project: Project,
+    catalog: Catalog,
+    freshness: Mapping[str, Freshness],
+    pii: PiiMarks,
+    graph: LineageGraph | None = None,
+) -> list[TableSummary]:
+    """Every raw table and dbt node of `catalog`, in catalog order, with the freshness of
+    the sources behind it (`freshness`: source name -> Freshness) and PII kinds per column
+    (`pii`). `graph` (default: the catalog's dbt lineage) finds a model's sources."""
+    sources = sorted(project.config.sources)
+    lineage = graph if graph is not None else catalog.lineage
+    return [
+        _table(entry, upstream_sources(entry, lineage, sources), freshness, pii)
+        for entry in catalog.entries
+    ]
+
+
+def _table(
+    entry: CatalogEntry,
+    sources: tuple[str, ...],
+    freshness: Mapping[str, Freshness],
+    pii: PiiMarks,
+) -> TableSummary:
+    known = [(s, freshness[s]) for s in sources if s in freshness]
+    stale_sources = tuple(s for s, f in known if f.stale)
+    flags = [f.stale for _, f in known if f.stale is not None]
+    syncs = [f.last_synced_at for _, f in known if f.last_synced_at is not None]
+    marks = pii.get(entry.relation.lower(), {})
+    return TableSummary(
+        relation=entry.relation,
+        kind=entry.kind,
+        name=entry.name,
+        description=entry.description,
+        materialized=entry.materialized if entry.kind != "raw_table" else None,
+        in_warehouse=entry.in_warehouse,
+        row_count=entry.row_count,
+        last_updated=entry.last_updated,
+        sources=sources,
+        stale=any(flags) if flags else None,
+        stale_sources=stale_sources,
+        oldest_sync=min(syncs) if syncs else None,
+        columns=tuple(
+            ColumnSummary(
+                name=column.name,
+                type=column.data_type,
+                description=column.description,
+                pii=tuple(sorted(set(marks.get(column.name.lower(), ())))),
+            )
+            for column in entry.columns
+        ),
+    )
