@@ -52,6 +52,7 @@ RUN_KINDS: dict[str, str] = {
     "housekeeping": "warehouse_housekeeping",
     "cdc": "cdc_sync",
     "console": "run_console",
+    "schedule": "run_schedule",
 }
 """Kind of run -> the Prefect flow that runs it."""
 
@@ -107,25 +108,33 @@ database is locked. Prefect's own client retries the same codes."""
 
 
 def prefect_request(
-    api_url: str, path: str, body: dict[str, Any] | None = None, attempts: int = 5
+    api_url: str,
+    path: str,
+    body: Any = None,
+    attempts: int = 5,
+    method: str | None = None,
 ) -> Any:
-    """GET (or POST `body` to) `path` of the Prefect API and decode the JSON answer,
-    retrying busy answers with backoff; raise TransientError when it stays unreachable."""
+    """GET (or POST `body` to, or `method`) `path` of the Prefect API and decode the JSON
+    answer (None for an empty one), retrying busy answers with backoff; raise
+    TransientError when it stays unreachable."""
     data = json.dumps(body).encode() if body is not None else None
     for attempt in range(attempts):
         request = urllib.request.Request(
             f"{api_url}{path}",
             data=data,
             headers={"Content-Type": "application/json"},
-            method="POST" if data is not None else "GET",
+            method=method or ("POST" if data is not None else "GET"),
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
-                return json.loads(response.read())
+                raw = response.read()
+                return json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
             if exc.code not in RETRY_STATUSES or attempt == attempts - 1:
+                detail = exc.read()[:300].decode(errors="replace")
                 raise TransientError(
                     f"the Prefect API at {api_url} answered {exc.code} to {path}"
+                    + (f": {detail}" if detail else "")
                 ) from None
         except (urllib.error.URLError, OSError) as exc:
             if attempt == attempts - 1:
