@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from headwater import __version__
-from headwater.cli import cdc, dbt, lineage, serve, sync, worker
+from headwater.cli import cdc, dbt, lineage, notifications, serve, sync, worker
 from headwater.cli.api import api
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
 from headwater.cli.scaffold import init
@@ -32,6 +32,7 @@ app.command()(api)
 app.command()(lineage.lineage)
 app.add_typer(dbt.app, name="dbt")
 app.add_typer(cdc.app, name="cdc")
+app.add_typer(notifications.app, name="notifications")
 
 
 @app.command()
