@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -22,6 +23,7 @@ from flows.limits import writer_slot
 from flows.run_tags import source_resource, source_run_name, tag_this_run
 from headwater.config import Project, load_project
 from headwater.errors import TerminalError, TransientError
+from headwater.notify import NotificationEvent, publish
 from headwater.runs import project_tag, source_tag
 
 STATUS_EVERY_SECONDS = 10.0
@@ -126,6 +128,20 @@ def _warn_on_lag(project: Project, status: CdcStatus) -> None:
         "%s: replication slot %s lags %s bytes", status.source, status.slot, status.lag_bytes
     )
     _emit(project, status.source, "lag", {"slot": status.slot, "lag_bytes": status.lag_bytes})
+    # One notification per slot and hour: a continuous run checks every few seconds, and
+    # a lagging slot stays lagging for a while.
+    hour = datetime.now(UTC).strftime("%Y%m%dT%H")
+    publish(
+        project,
+        NotificationEvent(
+            kind="cdc_lag",
+            summary=f"CDC source {status.source}: replication slot {status.slot} retains "
+            f"{status.lag_bytes} bytes of WAL (above lag_warning_bytes)",
+            source=status.source,
+            details={"slot": status.slot, "lag_bytes": status.lag_bytes},
+            id=f"cdc_lag_{project.config.project.name}_{status.source}_{status.slot}_{hour}",
+        ),
+    )
 
 
 def _emit(project: Project, source: str, kind: str, payload: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ class NotificationEventRecord(Base):
 
     __tablename__ = "notification_events"
 
-    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
     """The event's id (`evt_...`, or one the producer derived, e.g. from a run id)."""
     kind: Mapped[str] = mapped_column(String(40), index=True)
     """An EventKind, or `test` for a test notification."""
