@@ -9,12 +9,14 @@ from prefect.schedules import Cron, Interval, Schedule
 from prefect.types.entrypoint import EntrypointType
 
 from flows.cdc import cdc_sync
+from flows.consoles import run_console
 from flows.dbt_build import dbt_build
 from flows.housekeeping import HOUSEKEEPING_CRON, warehouse_housekeeping
 from flows.sync import sync_source
 from headwater.config import Project
 from headwater.config.sources import PostgresCdcSource
 from headwater.runs import (
+    CONSOLE_DEPLOYMENT,
     DBT_BUILD_DEPLOYMENT,
     cdc_deployment_name,
     project_tag,
@@ -51,6 +53,13 @@ def build_deployments(project: Project, on_pool: bool = False) -> list[Any]:
             parameters=project_file,
             tags=[tag],
             description="dbt build of a selection (the API's model runs)",
+            entrypoint_type=entrypoint,
+        ),
+        run_console.to_deployment(
+            name=CONSOLE_DEPLOYMENT,
+            parameters=project_file,
+            tags=[tag],
+            description="Run a console (parameter `console`): the API's and schedules' runs",
             entrypoint_type=entrypoint,
         ),
         warehouse_housekeeping.to_deployment(

@@ -97,7 +97,7 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
         start_new_session=True,  # its own process group: nothing it started outlives the test
     )
     try:
-        wanted = {"sync-shop", "housekeeping", "dbt-build"}
+        wanted = {"sync-shop", "housekeeping", "dbt-build", "run-console"}
         deployments = wait_for(
             lambda: (
                 found if wanted <= set(found := _served(prefect_api, str(project.file))) else None
@@ -106,7 +106,7 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
             "deployments",
         )
         # Disabled source: none; dbt-build is served for the API's model runs.
-        assert set(deployments) == {"sync-shop", "housekeeping", "dbt-build"}
+        assert set(deployments) == {"sync-shop", "housekeeping", "dbt-build", "run-console"}
         shop = deployments["sync-shop"]
         assert "source:shop" in shop["tags"]
         [schedule] = shop["schedules"]
