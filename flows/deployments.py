@@ -1,17 +1,19 @@
-"""Prefect deployments built from project.yml: one per enabled source."""
+"""Prefect deployments built from project.yml: one per enabled source, dbt builds,
+housekeeping, and the one that carries the schedules."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-from prefect.schedules import Cron, Interval, Schedule
+from prefect.schedules import Cron, Interval
 from prefect.types.entrypoint import EntrypointType
 
 from flows.cdc import cdc_sync
 from flows.consoles import run_console
 from flows.dbt_build import dbt_build
 from flows.housekeeping import HOUSEKEEPING_CRON, warehouse_housekeeping
+from flows.schedules import run_schedule
 from flows.sync import sync_source
 from headwater.config import Project
 from headwater.config.sources import PostgresCdcSource
@@ -23,22 +25,13 @@ from headwater.runs import (
     source_tag,
     sync_deployment_name,
 )
-
-
-def source_schedules(project: Project, source: str) -> list[Schedule]:
-    """Cron schedules from `schedules:` that name `source`."""
-    return [
-        Cron(schedule.cron, timezone=schedule.timezone, active=schedule.enabled)
-        if schedule.cron
-        else Interval(schedule.interval or 0, active=schedule.enabled)
-        for schedule in project.config.schedules.values()
-        if source in schedule.sources
-    ]
+from headwater.schedules import schedule_deployment_name
 
 
 def build_deployments(project: Project, on_pool: bool = False) -> list[Any]:
-    """One deployment per enabled source, one for dbt builds (triggered over the API) and
-    daily housekeeping: for `prefect.serve`, or, `on_pool`, for a work pool's workers.
+    """One deployment per enabled source, one for dbt builds (triggered over the API),
+    consoles, daily housekeeping and the schedules (`schedules_deployment`): for
+    `prefect.serve`, or, `on_pool`, for a work pool's workers.
 
     Each source's deployment runs one sync at a time: Prefect queues a second run
     (AwaitingConcurrencySlot) until the first ends, so two syncs never race on one table.
@@ -70,6 +63,7 @@ def build_deployments(project: Project, on_pool: bool = False) -> list[Any]:
             schedules=[Cron(HOUSEKEEPING_CRON, timezone="UTC")],
             entrypoint_type=entrypoint,
         ),
+        schedules_deployment(project, project_file, entrypoint),
     ]
     for name, config in project.config.sources.items():
         if not config.enabled:
@@ -83,7 +77,6 @@ def build_deployments(project: Project, on_pool: bool = False) -> list[Any]:
                 parameters={"source": name, **project_file},
                 tags=[source_tag(name), tag],
                 description=config.description or f"Sync source {name} into raw_{name}",
-                schedules=source_schedules(project, name),
                 concurrency_limit=1,
                 entrypoint_type=entrypoint,
             )
@@ -117,5 +110,23 @@ def cdc_deployment(
                 else ConcurrencyLimitStrategy.ENQUEUE
             ),
         ),
+        entrypoint_type=entrypoint,
+    )
+
+
+def schedules_deployment(
+    project: Project, project_file: dict[str, str], entrypoint: EntrypointType
+) -> Any:
+    """The deployment of `run_schedule` that carries every schedule of project.yml.
+
+    Built without schedules: re-applying it keeps the ones on the server (they have slugs),
+    and `headwater.schedules.apply_schedules` then applies the difference. No concurrency
+    limit: schedules run side by side, and each child deployment keeps its own."""
+    return run_schedule.to_deployment(
+        name=schedule_deployment_name(project),
+        parameters=project_file,
+        tags=[project_tag(project)],
+        description="Runs the schedules of project.yml: one Prefect schedule each, named "
+        "after it (headwater schedules list)",
         entrypoint_type=entrypoint,
     )
