@@ -7,6 +7,8 @@ from api.routes import (
     events,
     health,
     notifications,
+    pii,
+    profiling,
     query,
     runs,
     sources,
@@ -25,6 +27,8 @@ ROUTERS = [
     sync.router,
     runs.router,
     dbt.router,
+    profiling.router,  # after catalog: its fixed /api/catalog/... paths win
+    pii.router,
     query.router,
     events.router,
     notifications.router,
