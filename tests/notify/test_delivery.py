@@ -3,6 +3,7 @@ rule filters, sending once, and deliver_due for tries left to later."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import timedelta
 
@@ -74,7 +75,7 @@ def test_retries_with_backoff_until_the_receiver_accepts(notify_project: NotifyP
     assert attempts[0].error is not None and "HTTP 500" in attempts[0].error
     assert attempts[-1].error is None
     # Backoff 0.05 s doubling: each wait at least as long as planned (lower bounds only).
-    gaps = [(b.at - a.at).total_seconds() for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(attempts)]
     assert [gap >= 0.05 * 2**i for i, gap in enumerate(gaps)] == [True, True, True]
     with store.session() as session:
         delivery = session.get(NotificationDelivery, result.delivery_id)
