@@ -10,7 +10,9 @@ from headwater import __version__
 from headwater.cli import cdc, dbt, lineage, notifications, serve, sync, worker
 from headwater.cli.api import api
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
+from headwater.cli.governance_pii import pii_app, profile
 from headwater.cli.scaffold import init
+from headwater.cli.schedules import app as schedules_app
 from headwater.config import load_project
 from headwater.errors import ConfigError
 
@@ -32,6 +34,9 @@ app.command()(api)
 app.command()(lineage.lineage)
 app.add_typer(dbt.app, name="dbt")
 app.add_typer(cdc.app, name="cdc")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(pii_app, name="pii")
+app.command()(profile)
 app.add_typer(notifications.app, name="notifications")
 
 

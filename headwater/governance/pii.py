@@ -223,6 +223,7 @@ def scan_table(
     if conn is None:
         with Warehouse(project).reader() as reader:
             return scan_table(project, source, table, store=store, conn=reader, notify=notify)
+    require_table(conn, source, table)
     types = column_types(conn, schema, table)
     scanned = text_columns(types)
     sampled, samples = sample_values(conn, schema, table, scanned, settings.pii_sample_rows)
@@ -294,6 +295,16 @@ def scan_after_sync(
         if store is not None:
             store.close()
     return scans
+
+
+def require_table(conn: duckdb.DuckDBPyConnection, source: str, table: str) -> None:
+    """TerminalError naming the source's tables unless `raw_<source>.<table>` exists."""
+    tables = _tables_of(conn, raw_schema(source))
+    if table not in tables:
+        raise TerminalError(
+            f"source '{source}' has no table '{table}' in the warehouse; its tables: "
+            f"{', '.join(tables) or 'none (sync it first)'}"
+        )
 
 
 def _tables_of(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:

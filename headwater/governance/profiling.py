@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from headwater.config import Project
 from headwater.errors import TerminalError
-from headwater.governance.pii import SKIPPED_PREFIX, column_types
+from headwater.governance.pii import SKIPPED_PREFIX, column_types, require_table
 from headwater.governance.pii_detectors import mask
 from headwater.governance.pii_lineage import table_pii
 from headwater.store import MetadataStore, utcnow
@@ -221,6 +221,7 @@ def profile_table(
     if conn is None:
         with Warehouse(project).reader() as reader:
             return profile_table(project, store, source, table, reader)
+    require_table(conn, source, table)
     masked = {name for name, column in table_pii(project, store, source, table).items()
               if column.pii}
     rows, columns = profile_columns(conn, raw_schema(source), table, masked)
