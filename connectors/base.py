@@ -82,6 +82,12 @@ class Connector(ABC, Generic[ConfigT]):
         primary key and incremental cursor applied. `window` bounds the cursor for a backfill
         (dlt's `end_value`: the incremental state is then not advanced)."""
 
+    def source_row_count(self, table: TableSpec) -> int | None:
+        """Rows the source holds for `table` now, counted at the source (monitoring
+        reconciles it with the warehouse); None when this type cannot count (REST APIs).
+        Raise ConnectorError / TransientConnectorError like `tables()`."""
+        return None
+
 
 
 def resolve_options(config: SourceBase, options: TableOptions) -> tuple[WriteDisposition, bool]:

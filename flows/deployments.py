@@ -13,10 +13,12 @@ from flows.cdc import cdc_sync
 from flows.consoles import run_console
 from flows.dbt_build import dbt_build
 from flows.housekeeping import HOUSEKEEPING_CRON, warehouse_housekeeping
+from flows.monitoring import run_monitoring
 from flows.schedules import run_schedule
 from flows.sync import sync_source
 from headwater.config import Project
 from headwater.config.sources import PostgresCdcSource
+from headwater.governance.monitoring import MONITORING_CRON, MONITORING_DEPLOYMENT
 from headwater.runs import (
     CONSOLE_DEPLOYMENT,
     DBT_BUILD_DEPLOYMENT,
@@ -61,6 +63,15 @@ def build_deployments(project: Project, on_pool: bool = False) -> list[Any]:
             tags=[tag],
             description="Expire warehouse snapshots past the retention",
             schedules=[Cron(HOUSEKEEPING_CRON, timezone="UTC")],
+            entrypoint_type=entrypoint,
+        ),
+        run_monitoring.to_deployment(
+            name=MONITORING_DEPLOYMENT,
+            parameters=project_file,
+            tags=[tag],
+            description="Freshness, row-count changes and reconciliation counts",
+            schedules=[Cron(MONITORING_CRON, timezone="UTC")],
+            concurrency_limit=1,
             entrypoint_type=entrypoint,
         ),
         schedules_deployment(project, project_file, entrypoint),

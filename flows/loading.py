@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from connectors import BackfillWindow, Connector, TableSpec
@@ -29,6 +29,7 @@ from headwater.errors import (
     TransientError,
     is_transient_message,
 )
+from headwater.governance.columns import DeliveredColumns
 from headwater.warehouse import Warehouse, raw_schema
 
 if TYPE_CHECKING:
@@ -50,6 +51,9 @@ class TableLoad:
     """Wall time from the start of extraction to the load commit."""
     write_disposition: str
     """How the rows were written."""
+    columns: dict[str, str | None] = field(default_factory=dict)
+    """Columns (warehouse names) and dlt data types of what this load delivered, empty when
+    it delivered nothing: schema drift compares them with the table's baseline."""
 
     @property
     def rows_per_second(self) -> float:
@@ -126,6 +130,8 @@ def load_table(
             spec = dataclasses.replace(spec, write_disposition="replace")
             _reset_table_state(pipeline, source, spec.name)
         resource = connector.resource(spec, window)
+        delivered = DeliveredColumns()
+        resource.add_map(delivered.observe)
         pipeline.extract(_as_source(source, resource))
         normalize_info = pipeline.normalize()
         rows = int(normalize_info.row_counts.get(spec.name, 0))
@@ -142,6 +148,7 @@ def load_table(
         rows=rows,
         seconds=time.perf_counter() - started,
         write_disposition=spec.write_disposition,
+        columns=delivered.columns,
     )
 
 

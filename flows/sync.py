@@ -14,6 +14,7 @@ from prefect.events import emit_event
 
 from connectors import BackfillWindow, TableSpec, connector_for
 from flows.dbt_build import build_after_sync, build_outcome
+from flows.governance import govern_sync
 from flows.loading import TableLoad, load_table
 from flows.run_tags import source_resource, source_run_name, tag_this_run
 from headwater.config import Project, load_project
@@ -121,11 +122,17 @@ def sync_source(
             continue
         summary.tables.append({**asdict(result), "rows_per_second": result.rows_per_second})
     _finish(project, summary, None)
+    # Drift, row counts, PII of what loaded (never raises); breaking drift holds dbt back.
+    held_back = govern_sync(str(project.file), source, summary.tables)
     if summary.failures:
         failed = "; ".join(summary.failures.values())
         raise TerminalError(f"{len(summary.failures)} of {len(specs)} tables failed: {failed}")
     # The models downstream of what loaded: source:<source>.<table>+
-    built = build_outcome(build_after_sync(str(project.file), source, summary.tables))
+    built = (
+        {"held_back": held_back}
+        if held_back
+        else build_outcome(build_after_sync(str(project.file), source, summary.tables))
+    )
     return {**asdict(summary), "dbt": built}
 
 

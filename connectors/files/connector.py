@@ -121,6 +121,24 @@ class FilesConnector(Connector[FilesSource]):
             resource.apply_hints(primary_key=table.primary_key)
         return resource
 
+    def source_row_count(self, table: TableSpec) -> int | None:
+        """Rows in the table's files now: every matching file, and for merge tables one row
+        per primary key (the later file wins), as a sync of all of them would load."""
+        config = self.config.tables.get(table.name)
+        if config is None:
+            raise ConnectorError(self.name, table.name, "no such table in this source")
+        files = self.match(table.name, config)
+        dedup_key = table.primary_key if table.write_disposition == "merge" else []
+        scan = Scan(_reader(self.name, table.name, config, files), config, dedup_key)
+        conn = duckdb.connect()
+        try:
+            row = conn.execute(f"SELECT count(*) FROM ({scan.sql(files)})").fetchone()
+        except duckdb.Error as exc:
+            raise self._read_error(conn, table.name, scan, files, exc) from None
+        finally:
+            conn.close()
+        return int(row[0]) if row else 0
+
     def match(self, table_name: str, table: FileTable) -> list[MatchedFile]:
         """The files matching `table.path`, sorted; a ConnectorError when there are none."""
         pattern = self.project.path(table.path)

@@ -87,6 +87,28 @@ class SqlConnector(Connector[SqlSource]):
             table_loader_class=guarded_loader(backend, db, table.name),
         )
 
+    def source_row_count(self, table: TableSpec) -> int | None:
+        """`SELECT count(*)` of the table; for an incremental table with an
+        `initial_value`, only rows from it on (what syncs load). Rows changed since the
+        last sync are counted too: a difference can be rows the next sync will bring."""
+        db = self._database()
+        engine = db.engine()
+        try:
+            with db.errors(table.name, f"counting rows of '{table.name}' in"), \
+                    engine.connect() as conn:
+                metadata = sa.MetaData(schema=self.config.schema_name)
+                source_table = sa.Table(table.name, metadata, autoload_with=conn)
+                query = sa.select(sa.func.count()).select_from(source_table)
+                config = self._options(table.name).incremental
+                if table.cursor and config is not None and config.initial_value is not None:
+                    column = source_table.c[table.cursor]
+                    initial = self._coerce(table.name, config.initial_value, column.type,
+                                           "incremental.initial_value")
+                    query = query.where(column >= initial)
+                return int(conn.execute(query).scalar_one())
+        finally:
+            engine.dispose()
+
     # --- resolving tables -------------------------------------------------------------
 
     def _database(self) -> Database:

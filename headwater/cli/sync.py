@@ -143,6 +143,9 @@ def _print_build(built: dict[str, Any] | None) -> None:
     """One line on the dbt build a sync started (none when nothing loaded)."""
     if built is None:
         return
+    if built.get("held_back"):
+        console.print(f"[yellow]dbt build held back:[/] {built['held_back']}", highlight=False)
+        return
     if built["completed"]:
         console.print(
             f"then built {len(built['models'])} dbt models downstream "

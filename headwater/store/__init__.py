@@ -3,6 +3,14 @@
 from headwater.store.audit import AuditRecord, list_audit, record_audit
 from headwater.store.consoles import ConsoleRun
 from headwater.store.db import MetadataStore, store_url
+from headwater.store.governance import (
+    DriftBaseline,
+    DriftEvent,
+    MonitoringResult,
+    MonitoringRun,
+    RowCountSnapshot,
+    StaleEpisode,
+)
 from headwater.store.models import (
     ApiKey,
     AuditEntry,
@@ -29,17 +37,23 @@ __all__ = [
     "AuditRecord",
     "Base",
     "ConsoleRun",
+    "DriftBaseline",
+    "DriftEvent",
     "Invitation",
     "LoginChallenge",
     "LoginSession",
     "MetadataStore",
+    "MonitoringResult",
+    "MonitoringRun",
     "NotificationAttempt",
     "NotificationCursor",
     "NotificationDelivery",
     "NotificationEventRecord",
     "PiiFinding",
     "RecoveryCode",
+    "RowCountSnapshot",
     "SetupRecord",
+    "StaleEpisode",
     "TableProfileRecord",
     "UTCDateTime",
     "User",

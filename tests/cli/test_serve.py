@@ -97,7 +97,7 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
         start_new_session=True,  # its own process group: nothing it started outlives the test
     )
     try:
-        wanted = {"sync-shop", "housekeeping", "dbt-build", "run-console"}
+        wanted = {"sync-shop", "housekeeping", "dbt-build", "run-console", "monitoring"}
         deployments = wait_for(
             lambda: (
                 found if wanted <= set(found := _served(prefect_api, str(project.file))) else None
@@ -106,7 +106,9 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
             "deployments",
         )
         # Disabled source: none; dbt-build is served for the API's model runs.
-        assert set(deployments) == {"sync-shop", "housekeeping", "dbt-build", "run-console"}
+        assert set(deployments) == {
+            "sync-shop", "housekeeping", "dbt-build", "run-console", "monitoring"
+        }
         shop = deployments["sync-shop"]
         assert "source:shop" in shop["tags"]
         [schedule] = shop["schedules"]

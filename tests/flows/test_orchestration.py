@@ -38,7 +38,9 @@ def test_pool_deployments_name_their_flows_by_module_and_no_machine_path(
     project = _project(tmp_path)
     served = {d.name: d for d in build_deployments(project)}
     pooled = {d.name: d for d in build_deployments(project, on_pool=True)}
-    assert set(served) == set(pooled) == {"dbt-build", "housekeeping", "run-console", "sync-a"}
+    assert set(served) == set(pooled) == {
+        "dbt-build", "housekeeping", "monitoring", "run-console", "sync-a"
+    }
     assert pooled["sync-a"].entrypoint == "flows.sync.sync_source"
     assert pooled["sync-a"].parameters == {"source": "a"}
     assert served["sync-a"].entrypoint.endswith("flows/sync.py:sync_source")
@@ -55,7 +57,7 @@ def test_prepare_server_registers_the_pool_and_applies_changes(
     prepared = prepare_server(project)
     assert prepared.work_pool == pool
     assert sorted(prepared.deployments) == [
-        "dbt-build", "housekeeping", "run-console", "sync-a"
+        "dbt-build", "housekeeping", "monitoring", "run-console", "sync-a"
     ]
     deployment = prefect_request(prefect_api, "/deployments/name/sync_source/sync-a")
     assert deployment["work_pool_name"] == pool
