@@ -2,14 +2,15 @@
 warehouse writers limit, and the automation that marks runs of dead workers crashed.
 
 All of it is idempotent: `headwater serve` and `headwater deploy` call `prepare_server`
-on every start, and a changed project.yml (a new pool, another writers cap) is applied.
+on every start, and a changed project.yml (a new pool, another writers cap, schedules) is
+applied.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
 from prefect.automations import Automation
 from prefect.client.orchestration import get_client
@@ -25,6 +26,7 @@ from flows.limits import ensure_writer_limit
 from headwater.config import Project
 from headwater.errors import TerminalError
 from headwater.runs import project_tag
+from headwater.schedules import ReloadReport, apply_schedules, schedule_deployment_name
 from headwater.warehouse import Warehouse
 
 _TERMINAL_EVENTS = {
@@ -44,11 +46,14 @@ class PreparedServer:
     """The pool the deployments were registered on (None: `headwater serve` runs them)."""
     deployments: list[str]
     """Deployments registered on the pool (empty without a pool)."""
+    schedules: ReloadReport | None = None
+    """The schedules applied to the pool's schedules deployment (None without a pool:
+    `serve_schedules` applies them for the runner)."""
 
 
 def prepare_server(project: Project) -> PreparedServer:
     """Set up the project on the Prefect server: limits, automation and, with a work pool,
-    the pool and its deployments."""
+    the pool, its deployments and the schedules."""
     pool = project.config.prefect.work_pool
     Warehouse(project).ensure_created()  # before workers' first loads race to create it
     deployments = register_deployments(project, pool) if pool else []
@@ -57,7 +62,18 @@ def prepare_server(project: Project) -> PreparedServer:
         crash_automation=ensure_crash_automation(project),
         work_pool=pool,
         deployments=deployments,
+        schedules=apply_schedules(project) if pool else None,
     )
+
+
+def serve_schedules(project: Project, deployments: list[Any]) -> ReloadReport:
+    """Before `prefect.serve(*deployments)`: register the schedules deployment among them
+    and apply project.yml's schedules to it (the runner then serves it as it is)."""
+    name = schedule_deployment_name(project)
+    for deployment in deployments:
+        if deployment.name == name:
+            deployment.apply()
+    return apply_schedules(project)
 
 
 def ensure_work_pool(pool: str) -> None:

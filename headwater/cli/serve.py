@@ -14,6 +14,7 @@ import typer
 
 from headwater.cli.api import api_command
 from headwater.cli.common import ProjectOption, console, friendly_errors
+from headwater.cli.schedules import print_report
 from headwater.cli.worker import HEARTBEAT_ENV, register_on_server
 from headwater.config import load_project
 from headwater.prefect_server import (
@@ -39,8 +40,9 @@ def serve(
     no_api: Annotated[bool, typer.Option("--no-api", help="Serve flows only.")] = False,
 ) -> None:
     """Start the Prefect server (unless PREFECT_API_URL points to one) and the REST API,
-    and serve the deployments built from project.yml until interrupted; with
-    `prefect.work_pool` set, register them on that pool for `headwater worker`s instead."""
+    and serve the deployments built from project.yml, with its schedules applied, until
+    interrupted; with `prefect.work_pool` set, register them on that pool for
+    `headwater worker`s instead."""
     loaded = load_project(project)
     local = is_local_server(loaded)  # before configure_environment sets PREFECT_API_URL
     url = configure_environment(loaded)
@@ -69,8 +71,10 @@ def serve(
         from prefect import serve as prefect_serve
 
         from flows.deployments import build_deployments
+        from flows.orchestration import serve_schedules
 
         deployments = build_deployments(loaded)
+        print_report(serve_schedules(loaded, deployments))
         console.print(
             f"serving {len(deployments)} deployments: "
             + ", ".join(deployment.name for deployment in deployments),

@@ -50,6 +50,10 @@ def register_on_server(project: Project) -> bool:
             "start workers with `headwater worker` on each machine with this project",
             highlight=False,
         )
+    if prepared.schedules is not None:
+        from headwater.cli.schedules import print_report
+
+        print_report(prepared.schedules)
     return prepared.work_pool is not None
 
 

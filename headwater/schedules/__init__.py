@@ -12,7 +12,12 @@ from headwater.schedules.names import (
     timing_text,
 )
 from headwater.schedules.reload import ReloadReport, apply_schedules, schedule_warnings
-from headwater.schedules.runs import ScheduleRun, schedule_history
+from headwater.schedules.runs import (
+    ScheduleRun,
+    read_schedule_run,
+    schedule_history,
+    start_schedule_run,
+)
 from headwater.schedules.status import ScheduleStatus, schedule_statuses, unscheduled_sources
 from headwater.schedules.typical import IntervalWarning
 
@@ -23,6 +28,7 @@ __all__ = [
     "ScheduleRun",
     "ScheduleStatus",
     "apply_schedules",
+    "read_schedule_run",
     "schedule_deployment",
     "schedule_deployment_name",
     "schedule_history",
@@ -30,6 +36,7 @@ __all__ = [
     "schedule_statuses",
     "schedule_tag",
     "schedule_warnings",
+    "start_schedule_run",
     "synced_sources",
     "target_text",
     "timing_text",

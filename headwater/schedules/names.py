@@ -31,8 +31,11 @@ def schedule_tag(name: str) -> str:
 def schedule_of(tags: list[str] | tuple[str, ...]) -> str | None:
     """The schedule a run's `schedule:<name>` tag names, if any."""
     return next(
-        (tag.removeprefix(SCHEDULE_TAG_PREFIX) for tag in tags
-         if tag.startswith(SCHEDULE_TAG_PREFIX)),
+        (
+            tag.removeprefix(SCHEDULE_TAG_PREFIX)
+            for tag in tags
+            if tag.startswith(SCHEDULE_TAG_PREFIX)
+        ),
         None,
     )
 

@@ -121,3 +121,20 @@ def upcoming_runs(api_url: str, deployment_id: str, limit: int = 200) -> dict[st
         if run.schedule and run.expected_start_time and run.schedule not in upcoming:
             upcoming[run.schedule] = run.expected_start_time
     return upcoming
+
+
+def start_schedule_run(
+    api_url: str, project: Project, deployment_id: str, name: str
+) -> ScheduleRun:
+    """A run of schedule `name` now, outside its timing (the CLI's trigger)."""
+    body = {
+        "parameters": {"schedule": name},
+        "tags": [project_tag(project), schedule_tag(name)],
+    }
+    raw = prefect_request(api_url, f"/deployments/{deployment_id}/create_flow_run", body)
+    return schedule_run(raw)
+
+
+def read_schedule_run(api_url: str, run_id: str) -> ScheduleRun:
+    """Run `run_id` as it is now."""
+    return schedule_run(prefect_request(api_url, f"/flow_runs/{run_id}"))

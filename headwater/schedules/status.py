@@ -52,8 +52,10 @@ def schedule_statuses(
         wanted = desired_schedules(project)
         for item in prefect_request(api_url, f"/deployments/{deployment['id']}/schedules"):
             want = wanted.get(str(item.get("slug")))
-            if want and item.get("active") == want["active"] and (
-                timing_key(item["schedule"]) == timing_key(want["schedule"])
+            if (
+                want
+                and item.get("active") == want["active"]
+                and (timing_key(item["schedule"]) == timing_key(want["schedule"]))
             ):
                 applied.add(want["slug"])
         if not deployment.get("paused"):
