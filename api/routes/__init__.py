@@ -3,6 +3,7 @@
 from api.routes import (
     api_keys,
     auth,
+    consoles,
     dbt,
     events,
     health,
@@ -27,6 +28,7 @@ ROUTERS = [
     sync.router,
     runs.router,
     dbt.router,
+    consoles.router,
     profiling.router,  # after catalog: its fixed /api/catalog/... paths win
     pii.router,
     query.router,

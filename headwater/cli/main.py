@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from headwater import __version__
-from headwater.cli import cdc, dbt, lineage, notifications, serve, sync, worker
+from headwater.cli import cdc, consoles, dbt, lineage, notifications, serve, sync, worker
 from headwater.cli.api import api
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
 from headwater.cli.governance_pii import pii_app, profile
@@ -34,6 +34,7 @@ app.command()(api)
 app.command()(lineage.lineage)
 app.add_typer(dbt.app, name="dbt")
 app.add_typer(cdc.app, name="cdc")
+app.add_typer(consoles.app, name="consoles")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(pii_app, name="pii")
 app.command()(profile)

@@ -19,6 +19,7 @@ from headwater.consoles.errors import (
 )
 from headwater.consoles.history import (
     console_runs,
+    last_result_run,
     last_run,
     last_runs,
     record_failure,
@@ -46,6 +47,7 @@ __all__ = [
     "describe_schedule",
     "execute_console",
     "get_console",
+    "last_result_run",
     "last_run",
     "last_runs",
     "materialized_table",

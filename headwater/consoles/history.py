@@ -88,3 +88,14 @@ def last_runs(store: MetadataStore) -> dict[str, ConsoleRun]:
         )
         runs = session.scalars(select(ConsoleRun).join(newest, ConsoleRun.id == newest.c.id)).all()
     return {run.console: run for run in runs}
+
+
+def last_result_run(store: MetadataStore, console: str) -> ConsoleRun | None:
+    """The newest run of `console` that got a result (its first rows are in `preview`)."""
+    with store.session() as session:
+        return session.scalars(
+            select(ConsoleRun)
+            .where(ConsoleRun.console == console, ConsoleRun.row_count.is_not(None))
+            .order_by(ConsoleRun.id.desc())
+            .limit(1)
+        ).first()

@@ -31,13 +31,13 @@ class ConsoleRun(Base):
     """Seconds from start to end."""
     row_count: Mapped[int | None] = mapped_column(Integer)
     """Rows of the result (None when the query failed)."""
-    assertions: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    assertions: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
     """[{name, passed, message}] per assertion checked."""
     error: Mapped[str | None] = mapped_column(Text)
     """Why the run failed."""
-    columns: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    columns: Mapped[list[dict[str, str]] | None] = mapped_column(JSON(none_as_null=True))
     """The result's columns: [{name, type}] with DuckDB type names."""
-    preview: Mapped[list[list[Any]] | None] = mapped_column(JSON)
+    preview: Mapped[list[list[Any]] | None] = mapped_column(JSON(none_as_null=True))
     """The result's first rows as JSON values, in column order."""
     materialized_table: Mapped[str | None] = mapped_column(String(200))
     """`consoles.<name>` when this run replaced that table."""
