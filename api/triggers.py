@@ -87,8 +87,10 @@ async def start_run(
     parameters: dict[str, Any],
     idempotency_key: str | None,
     source: str | None = None,
+    tags: list[str] | None = None,
 ) -> TriggeredRun:
-    """Create a flow run of `flow/deployment`; 503 when nothing serves the deployment."""
+    """Create a flow run of `flow/deployment` (with `tags` beside the source's); 503 when
+    nothing serves the deployment."""
     try:
         found = await context.prefect.deployment(flow, deployment)
     except PrefectNotFoundError:
@@ -98,8 +100,10 @@ async def start_run(
             "(it serves one deployment per enabled source and one for dbt)",
             "not_served",
         ) from None
-    tags = [source_tag(source)] if source else []
-    raw = await context.prefect.create_flow_run(found["id"], parameters, idempotency_key, tags)
+    run_tags = ([source_tag(source)] if source else []) + (tags or [])
+    raw = await context.prefect.create_flow_run(
+        found["id"], parameters, idempotency_key, run_tags
+    )
     return await _triggered(context, raw, f"{flow}/{deployment}", source, replayed=False)
 
 

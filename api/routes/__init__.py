@@ -12,6 +12,7 @@ from api.routes import (
     profiling,
     query,
     runs,
+    schedules,
     sources,
     sync,
     two_factor,
@@ -24,6 +25,7 @@ ROUTERS = [
     two_factor.router,
     api_keys.router,
     users.router,
+    schedules.router,  # before sources: /api/sources/unscheduled, not /api/sources/{name}
     sources.router,
     sync.router,
     runs.router,

@@ -36,12 +36,12 @@ class ScheduleStatus:
 
 
 def schedule_statuses(
-    project: Project, api_url: str, only: str | None = None
+    project: Project, api_url: str, only: list[str] | None = None
 ) -> list[ScheduleStatus]:
-    """Every schedule of project.yml (or just `only`) with its Prefect state."""
+    """Every schedule of project.yml (or those named in `only`) with its Prefect state."""
     schedules = project.config.all_schedules()
     if only is not None:
-        schedules = {only: schedules[only]}
+        schedules = {name: schedules[name] for name in only}
     try:
         deployment = find_schedule_deployment(api_url, project)
     except TerminalError:
