@@ -3,10 +3,12 @@
 from api.routes import (
     api_keys,
     auth,
+    catalog,
     consoles,
     dbt,
     events,
     health,
+    lineage,
     notifications,
     pii,
     profiling,
@@ -31,6 +33,8 @@ ROUTERS = [
     runs.router,
     dbt.router,
     consoles.router,
+    catalog.router,  # before profiling's /api/catalog/{source}/{table}/... routes
+    lineage.router,
     profiling.router,  # after catalog: its fixed /api/catalog/... paths win
     pii.router,
     query.router,

@@ -168,13 +168,16 @@ class Catalog:
         )
 
 
-def build_catalog(project: Project) -> Catalog:
+def build_catalog(project: Project, conn: duckdb.DuckDBPyConnection | None = None) -> Catalog:
     """The project's catalog: its warehouse plus `.headwater/dbt/target/manifest.json` when
-    dbt has run (without it, raw tables only)."""
+    dbt has run (without it, raw tables only). Reads the warehouse through `conn` when
+    given, else through a read-only session of its own."""
     target = project.state_dir / "dbt" / "target"
     manifest = load_manifest(target) if (target / "manifest.json").is_file() else None
-    with Warehouse(project).reader() as conn:
+    if conn is not None:
         return catalog_from(conn, manifest)
+    with Warehouse(project).reader() as reader:
+        return catalog_from(reader, manifest)
 
 
 def catalog_from(

@@ -8,6 +8,7 @@ models, cycle-safe, as trees.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +61,16 @@ def relation_of(node: ManifestNode) -> str:
 class ColumnGraph:
     """Column edges of every model of a manifest, indexed both ways."""
 
-    def __init__(self, manifest: Manifest, schema: dict[str, dict[str, str]]) -> None:
+    def __init__(
+        self,
+        manifest: Manifest | None,
+        schema: dict[str, dict[str, str]],
+        extra: Iterable[ColumnEdge] = (),
+    ) -> None:
         self.edges: list[ColumnEdge] = []
         self.problems: dict[str, str] = {}
         """Model -> why its SQL could not be analysed (it then has no edges)."""
-        for node in manifest.of_type("model"):
+        for node in manifest.of_type("model") if manifest else ():
             if not node.compiled_code:
                 self.problems[node.name] = "not compiled yet (run `headwater dbt build`)"
                 continue
@@ -72,6 +78,7 @@ class ColumnGraph:
                 self.edges += column_lineage(node.compiled_code, relation_of(node), schema)
             except ValueError as exc:
                 self.problems[node.name] = str(exc)
+        self.edges += extra  # edges of other SQL than models' (consoles)
         self._by_target: dict[ColumnRef, list[ColumnEdge]] = defaultdict(list)
         self._by_source: dict[ColumnRef, list[ColumnEdge]] = defaultdict(list)
         for edge in self.edges:

@@ -19,12 +19,12 @@ from headwater.catalog.lineage import LineageGraph, LineageNode, build_graph
 from headwater.catalog.sql_lineage import sql_lineage
 from headwater.config.consoles import ConsoleConfig
 from headwater.config.project import Project
+from headwater.consoles.definition import console_sql, materialized_table
+from headwater.consoles.errors import ConsoleSqlFileError
 from headwater.warehouse import LAKE
 
 CONSOLE_ID_PREFIX = "console:"
 """Lineage ids of consoles: `console:<name>`."""
-CONSOLES_SCHEMA = "consoles"
-"""Schema of materialized console results (`consoles.<name>`)."""
 DEFAULT_SCHEMA = "main"
 """Schema an unqualified table name means in a warehouse session (`USE lake`)."""
 RAW_TABLE_TYPE = "table"
@@ -75,18 +75,13 @@ class SearchHit:
 
 def console_info(project: Project, name: str, config: ConsoleConfig) -> ConsoleInfo:
     """What console `name` reads; read or parse failures become its `error`."""
-    relation = f"{CONSOLES_SCHEMA}.{name}" if config.materialize else None
-    sql = config.sql
-    if sql is None and config.file is not None:
-        path = project.path(config.file)
-        try:
-            sql = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            error = f"cannot read {config.file}: {reason}"
-            return ConsoleInfo(name, config.description, None, (), relation, error)
+    relation = materialized_table(name) if config.materialize else None
     try:
-        reads = sql_lineage(sql or "").tables_read
+        sql = console_sql(project, name)
+    except ConsoleSqlFileError as exc:
+        return ConsoleInfo(name, config.description, None, (), relation, str(exc))
+    try:
+        reads = sql_lineage(sql).tables_read
     except ValueError as exc:
         return ConsoleInfo(name, config.description, sql, (), relation, str(exc))
     return ConsoleInfo(name, config.description, sql, tuple(reads), relation, None)
@@ -138,10 +133,24 @@ def project_lineage(catalog: Catalog, consoles: Iterable[ConsoleInfo] = ()) -> L
     return build_graph(nodes.values(), parents)
 
 
-def load_lineage(project: Project, catalog: Catalog | None = None) -> LineageGraph:
-    """The project's whole lineage DAG (`project_lineage`), building its catalog unless
-    given (that opens a read-only warehouse session)."""
-    return project_lineage(catalog or build_catalog(project), project_consoles(project))
+@dataclass(frozen=True)
+class ProjectCatalog:
+    """The catalog, the consoles and the whole lineage DAG of a project, read together."""
+
+    catalog: Catalog
+    """Raw tables and dbt nodes."""
+    consoles: tuple[ConsoleInfo, ...]
+    """Consoles with what they read."""
+    graph: LineageGraph
+    """Sources, raw tables, models and consoles (`project_lineage`)."""
+
+
+def load_project_catalog(project: Project, catalog: Catalog | None = None) -> ProjectCatalog:
+    """The project's catalog (built unless given: that opens a read-only warehouse session),
+    consoles and lineage DAG."""
+    catalog = catalog or build_catalog(project)
+    consoles = tuple(project_consoles(project))
+    return ProjectCatalog(catalog, consoles, project_lineage(catalog, consoles))
 
 
 def search(catalog: Catalog, consoles: Iterable[ConsoleInfo], query: str) -> list[SearchHit]:

@@ -68,19 +68,15 @@ def console_table(console: ConsoleInfo) -> str:
     return (console.relation or console.node_id).lower()
 
 
-def all_column_edges(
+def project_column_graph(
     manifest: Manifest | None,
     consoles: Iterable[ConsoleInfo],
     schema: dict[str, dict[str, str]],
-) -> tuple[list[ColumnEdge], dict[str, str]]:
-    """Column edges of every model and console, and what could not be analysed (model
-    name or `console:<name>` -> reason)."""
+) -> ColumnGraph:
+    """Column edges of every model and console; `problems` also names the consoles whose
+    SQL could not be analysed (as `console:<name>`)."""
     edges: list[ColumnEdge] = []
     problems: dict[str, str] = {}
-    if manifest is not None:
-        models = ColumnGraph(manifest, schema)
-        edges += models.edges
-        problems.update(models.problems)
     for console in consoles:
         if console.sql is None or console.error:
             problems[console.node_id] = console.error or "no SQL"
@@ -89,7 +85,9 @@ def all_column_edges(
             edges += column_lineage(console.sql, console_table(console), schema)
         except ValueError as exc:
             problems[console.node_id] = str(exc)
-    return edges, problems
+    graph = ColumnGraph(manifest, schema, edges)
+    graph.problems.update(problems)
+    return graph
 
 
 def node_columns(
@@ -105,7 +103,8 @@ def node_columns(
     Raises UnknownNodeError for an unknown node, NoColumnsError when it has no columns."""
     node = graph.find(ref)
     found = list(consoles)
-    edges, problems = all_column_edges(manifest, found, schema)
+    columns_graph = project_column_graph(manifest, found, schema)
+    edges, problems = columns_graph.edges, columns_graph.problems
     console = next((c for c in found if c.node_id == node.id), None)
     table = console_table(console) if console else (node.relation or "").lower()
     types: Mapping[str, str | None] | None = schema.get(table)

@@ -8,10 +8,11 @@ from typing import Annotated, TypeVar
 import typer
 from rich.tree import Tree
 
-from headwater.catalog.column_graph import ColumnGraph, ColumnTree, warehouse_schema
+from headwater.catalog.column_graph import ColumnTree, warehouse_schema
 from headwater.catalog.column_lineage import ColumnRef
-from headwater.catalog.lineage import LineageTree, model_lineage
-from headwater.catalog.manifest import load_manifest
+from headwater.catalog.consoles import load_project_catalog
+from headwater.catalog.lineage import LineageTree, UnknownNodeError
+from headwater.catalog.node_columns import console_table, project_column_graph
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
 from headwater.config import load_project
 from headwater.warehouse import Warehouse
@@ -21,7 +22,9 @@ Node = TypeVar("Node", LineageTree, ColumnTree)
 
 @friendly_errors
 def lineage(
-    node: Annotated[str, typer.Argument(help="Model, seed or source table (e.g. orders.orders).")],
+    node: Annotated[
+        str, typer.Argument(help="Model, seed, source table (e.g. orders.orders) or console.")
+    ],
     column: Annotated[
         str | None, typer.Option("--column", "-c", help="Follow one column instead.")
     ] = None,
@@ -29,28 +32,39 @@ def lineage(
     upstream: Annotated[bool, typer.Option("--upstream", help="Only what it reads.")] = False,
     project: ProjectOption = None,
 ) -> None:
-    """Print what NODE (or its column) is built from and what is built from it."""
+    """Print what NODE (or its column) is built from and what is built from it: raw tables,
+    dbt models and the consoles reading them."""
     loaded = load_project(project)
-    target_dir = loaded.state_dir / "dbt" / "target"
-    if not (target_dir / "manifest.json").exists():
-        raise fail(f"no dbt manifest in {target_dir} yet; run `headwater dbt build` first")
-    manifest = load_manifest(target_dir)
-    graph = model_lineage(manifest)
-    found = graph.find(node)
+    found_catalog = load_project_catalog(loaded)
+    graph = found_catalog.graph
+    try:
+        found = graph.find(node)
+    except UnknownNodeError as exc:
+        if found_catalog.catalog.manifest is not None:
+            raise
+        target_dir = loaded.state_dir / "dbt" / "target"
+        raise fail(f"{exc}; no dbt manifest in {target_dir} yet, so no models: "
+                   "run `headwater dbt build` first") from None
     both = upstream == downstream
     if column is None:
         if upstream or both:
             console.print(_model_tree(graph.upstream(found.id), "upstream"))
         if downstream or both:
             console.print(_model_tree(graph.downstream(found.id), "downstream"))
+        if found.error:
+            console.print(f"[yellow]note:[/] {found.name}: {found.error}", highlight=False)
         return
-    if found.relation is None:
+    consoles = found_catalog.consoles
+    console_node = next((c for c in consoles if c.node_id == found.id), None)
+    table = console_table(console_node) if console_node else found.relation
+    if table is None:
         raise fail(f"{found.name} is not a table in the warehouse; column lineage needs one")
     with Warehouse(loaded).reader() as conn:
         schema = warehouse_schema(conn)
-    columns = ColumnGraph(manifest, schema)
-    ref = ColumnRef(found.relation.lower(), column.lower())
-    columns.require(ref, schema)
+    columns = project_column_graph(found_catalog.catalog.manifest, consoles, schema)
+    ref = ColumnRef(table.lower(), column.lower())
+    if console_node is None or console_node.relation:
+        columns.require(ref, schema)
     if upstream or both:
         console.print(_column_tree(columns.upstream(ref), "upstream"))
     if downstream or both:
@@ -62,6 +76,8 @@ def lineage(
 def _model_tree(tree: LineageTree, direction: str) -> Tree:
     def label(node: LineageTree) -> str:
         mark = " [dim](cycle)[/]" if node.cycle else " [dim](see above)[/]" if node.repeated else ""
+        if node.node.error:
+            mark += " [red](SQL not analysed)[/]"
         return f"{node.node.name} ({node.node.resource_type}){mark}"
 
     return _render(

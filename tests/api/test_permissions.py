@@ -23,8 +23,9 @@ PUBLIC_ROUTES = {
 }
 """The only operations that answer without credentials (plus the docs pages below)."""
 DOCS = ["/openapi.json", "/api/docs", "/api/redoc"]
-SELF_SERVICE = ("/api/auth/", "/api/query")
-"""Prefixes whose changes a viewer may make (their own account; read-only SQL)."""
+SELF_SERVICE = ("/api/auth/", "/api/query", "/api/lineage")
+"""Prefixes a viewer may POST to (their own account; read-only SQL; SQL lineage, which only
+parses)."""
 
 Bearer = Any
 
