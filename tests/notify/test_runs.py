@@ -1,0 +1,91 @@
+"""run_failed / run_succeeded from real Prefect flow runs, through the run watcher."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from prefect import flow, tags
+
+from headwater.notify.runs import watch_runs
+from headwater.runs import project_tag, source_tag
+from headwater.store import MetadataStore
+from tests.notify.conftest import SECRET, NotifyProject
+from tests.notify.receiver import webhook_receiver
+
+pytestmark = pytest.mark.slow
+
+
+@flow(name="notify_test_failing")
+def failing() -> None:
+    raise ValueError("boom: table t is missing")
+
+
+@flow(name="notify_test_slow", timeout_seconds=0.2)
+def too_slow() -> None:
+    time.sleep(3)
+
+
+@flow(name="notify_test_ok")
+def succeeding() -> int:
+    return 1
+
+
+def _drain_prefect_workers() -> None:
+    """Send the runs' logs and events now, while the session's server is up (else the
+    process spends a minute at exit retrying them against a stopped server)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10, at_exit=False)
+    EventsWorker.drain_all(timeout=10, at_exit=False)
+
+
+def test_finished_runs_are_published_once(notify_project: NotifyProject, prefect_api: str) -> None:
+    with webhook_receiver(SECRET) as receiver:
+        project = notify_project(
+            receiver.url,
+            name=f"nt_{uuid.uuid4().hex[:8]}",
+            rules={
+                "failures_of_a": {"events": ["run_failed"], "channel": "hook", "sources": ["a"]},
+                "successes": {"events": ["run_succeeded"], "channel": "hook"},
+            },
+        )
+        with tags(project_tag(project), source_tag("a")):
+            failed = failing(return_state=True)
+            timed_out = too_slow(return_state=True)
+        with tags(project_tag(project), "console:c"):
+            succeeded = succeeding(return_state=True)
+        with tags("project:another_project", source_tag("a")):
+            failing(return_state=True)
+        assert timed_out.name == "TimedOut" and timed_out.is_failed()
+
+        _drain_prefect_workers()
+
+        store = MetadataStore.open(project)
+        first = watch_runs(project, store, prefect_api)
+        store.close()
+        # A restart: the cursor is in the metadata DB, so nothing is sent again.
+        store = MetadataStore.open(project)
+        second = watch_runs(project, store, prefect_api)
+        store.close()
+
+    assert sorted((r.rule, r.status) for r in first) == [
+        ("failures_of_a", "delivered"), ("failures_of_a", "delivered"), ("successes", "delivered")
+    ]
+    assert second == []
+    bodies = {r.json["details"]["run_id"]: r.json for r in receiver.accepted}
+    assert len(receiver.accepted) == 3
+    run_ids = [str(s.state_details.flow_run_id) for s in (failed, timed_out, succeeded)]
+    assert set(bodies) == set(run_ids)
+    failure = bodies[run_ids[0]]
+    assert failure["kind"] == "run_failed" and failure["source"] == "a"
+    assert failure["details"]["flow"] == "notify_test_failing"
+    assert failure["details"]["state"] == "Failed"
+    assert "boom: table t is missing" in failure["details"]["message"]
+    assert "boom" in failure["summary"]
+    assert isinstance(failure["details"]["duration"], float)
+    assert bodies[run_ids[1]]["details"]["state"] == "TimedOut"
+    success = bodies[run_ids[2]]
+    assert (success["kind"], success["console"], success["source"]) == ("run_succeeded", "c", None)
