@@ -158,7 +158,7 @@ def model_pii(
         if edge.kind in CARRYING_EDGES:
             by_source[edge.source].append(edge)
     by_relation = {relation_of(node): node for node in models.values()}
-    blocked: dict[ColumnRef, set[str]] = defaultdict(set)
+    blocked: dict[ColumnRef, tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
     queue = list(state)
     while queue:
         ref = queue.pop()
@@ -170,7 +170,8 @@ def model_pii(
                 continue
             decided = overrides.get((node.name, target.column))
             if decided is not None and not decided.pii:
-                blocked[target] |= origins  # shown as derived but declared not PII
+                blocked[target][0].update(kinds)  # shown as derived, but declared not PII
+                blocked[target][1].update(origins)
                 continue
             old_kinds, old_origins = state.get(target, (set(), set()))
             merged = (old_kinds | kinds, old_origins | origins)
@@ -187,9 +188,10 @@ def model_pii(
         column.pii = True
         _apply(column, overrides.get((node.name, ref.column)))
         columns[ref] = column
-    for ref, origins in blocked.items():
+    for ref, (kinds, origins) in blocked.items():
         node = by_relation[ref.table]
         column = columns.setdefault(ref, _model_column(ref, node, origins))
+        column.kinds = sorted(kinds - {OVERRIDE_KIND})
         _apply(column, overrides[(node.name, ref.column)])
     for (model, col), override in overrides.items():
         node = models.get(model)
