@@ -141,9 +141,11 @@ def test(
 def _watch_runs(loaded: Project, store: MetadataStore) -> list[DeliveryResult]:
     """One pass of the run watcher: the deliveries of runs that finished since the last."""
     from headwater.errors import TransientError
-    from headwater.notify.runs import watch_runs
+    from headwater.notify.runs import wants_run_events, watch_runs
     from headwater.prefect_server import api_url, is_healthy
 
+    if not wants_run_events(loaded):
+        return []
     url = api_url(loaded)
     if not is_healthy(url):
         err_console.print(f"Prefect at {url} does not answer: finished runs not read this time")

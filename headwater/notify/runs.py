@@ -141,7 +141,8 @@ def run_event(run: FinishedRun, flow: str) -> NotificationEvent:
     )
 
 
-def _wanted(project: Project) -> bool:
+def wants_run_events(project: Project) -> bool:
+    """Whether an enabled rule fires on run_failed or run_succeeded (notifications on)."""
     config = project.config.notifications
     return config.enabled and any(
         rule.enabled and RUN_KINDS.intersection(rule.events) for rule in config.rules.values()
@@ -155,7 +156,7 @@ def watch_runs(
     poll; the deliveries made. Nothing is read while no enabled rule wants run events (the
     cursor is dropped then, so enabling a rule later does not replay old runs). Raises
     TransientError when Prefect does not answer (the cursor stays: nothing is missed)."""
-    if not _wanted(project):
+    if not wants_run_events(project):
         with store.session() as session:
             cursor = session.get(NotificationCursor, CURSOR_NAME)
             if cursor is not None:
