@@ -12,6 +12,7 @@ process that dies mid-delivery only delays it until the lease ends.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -209,7 +210,8 @@ def _event_record(event: NotificationEvent) -> NotificationEventRecord:
         summary=event.summary,
         source=event.source,
         console=event.console,
-        details=dict(event.details),
+        # JSON-safe whatever the producer put in (datetimes, paths become strings).
+        details=json.loads(json.dumps(dict(event.details), default=str)),
         occurred_at=event.occurred_at,
     )
 
