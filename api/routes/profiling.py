@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.access import GuardedRoute, requires
 from api.deps import Context
-from api.errors import not_found
+from api.errors import ApiError, not_found
 from api.schemas.pii import (
     ColumnProfileOut,
     ProfiledColumnOut,
@@ -45,7 +45,9 @@ def _require_table(context: Context, source: str, table: str) -> None:
         ).fetchall()
     tables = [str(row[0]) for row in rows]
     if table not in tables:
-        raise not_found(f"table of source '{source}'", table, tables)
+        known = ", ".join(sorted(tables)[:20]) or "none (sync the source first)"
+        raise ApiError(404, f"source '{source}' has no table '{table}'; known: {known}",
+                       "table_not_found")
 
 
 @router.get("/api/catalog/{source}/{table}/columns", openapi_extra=requires("governance.view"))

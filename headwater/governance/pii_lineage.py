@@ -137,11 +137,9 @@ def model_pii(
     project: Project, raw: list[PiiColumn], conn: duckdb.DuckDBPyConnection
 ) -> list[PiiColumn]:
     """Model columns made PII (or declared not PII) by lineage from `raw` and by model
-    overrides; [] when there is no dbt manifest yet."""
+    overrides (only the overrides when there is no dbt manifest yet)."""
     graph = _graph(project, conn)
-    if graph is None:
-        return []
-    column_graph, models = graph
+    edges, models = (graph[0].edges, graph[1]) if graph is not None else ([], {})
     overrides = _model_overrides(project)
     state: dict[ColumnRef, tuple[set[str], set[str]]] = {}
     for column in raw:
@@ -154,7 +152,7 @@ def model_pii(
             ref = ColumnRef(relation_of(node), col)
             state[ref] = ({OVERRIDE_KIND}, {f"{ref.table}.{ref.column}"})
     by_source: dict[ColumnRef, list[ColumnEdge]] = defaultdict(list)
-    for edge in column_graph.edges:
+    for edge in edges:
         if edge.kind in CARRYING_EDGES:
             by_source[edge.source].append(edge)
     by_relation = {relation_of(node): node for node in models.values()}

@@ -101,13 +101,22 @@ def test_model_overrides_win(built: Project) -> None:
     assert flags["raw_customers.customers"] == {"email": ["email"], "name": ["name"]}
 
 
-def test_without_a_manifest_only_raw_columns_are_listed(tmp_path: Path) -> None:
-    project = new_project(tmp_path / "fresh")
+def test_without_a_manifest_raw_columns_and_model_overrides_are_listed(tmp_path: Path) -> None:
+    root = tmp_path / "fresh"
+    new_project(root)
+    with (root / "project.yml").open("a") as file:
+        file.write(f"governance:\n  pii_overrides: {json.dumps(OVERRIDES)}\n")
+    project = load_project(root)
     write_raw(project)
     scan_table(project, "customers", "customers", notify=False)
     store = MetadataStore.open(project)
     try:
-        relations = {c.relation for c in effective_pii(project, store)}
+        columns = {(c.relation, c.column): c for c in effective_pii(project, store)}
     finally:
         store.close()
-    assert relations == {"raw_customers.customers"}
+    assert {relation for relation, _ in columns} == {
+        "raw_customers.customers", "customer_revenue", "daily_orders"
+    }  # fmt: skip
+    # Model overrides are listed under the model's name until a manifest places them.
+    declared = columns[("daily_orders", "order_date")]
+    assert declared.pii and declared.model == "daily_orders" and declared.kinds == ["declared"]
