@@ -41,6 +41,10 @@ logger = logging.getLogger("headwater.governance.pii")
 SKIPPED_PREFIX = "_dlt_"
 """dlt's bookkeeping columns (load ids, row hashes): never scanned or profiled."""
 
+MAX_DETECTED_LENGTH = 254
+"""Longest value a detector can accept (an email address); longer values are counted as
+samples but not matched."""
+
 PII_DETECTED_EVENT = "headwater.pii.detected"
 """Prefect event emitted (inside a run) when a scan finds new PII columns."""
 
@@ -176,6 +180,8 @@ def find_pii(
         matched: dict[PiiKind, tuple[int, str]] = {}
         if values:
             for value in values:
+                if len(value) > MAX_DETECTED_LENGTH:  # free text: no format is this long
+                    continue
                 for kind, check in DETECTORS.items():
                     if check(value):
                         count, example = matched.get(kind, (0, value))
