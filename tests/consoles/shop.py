@@ -19,6 +19,7 @@ consoles:
   revenue:
     description: Revenue per customer
     file: consoles/revenue.sql   # the SQL lives in a file
+    schedule: {{cron: "0 7 * * *", timezone: Europe/Lisbon}}  # before the stand-up
     materialize: true
     export: {{path: exports/revenue.parquet}}
     assertions:
