@@ -8,6 +8,7 @@ import uuid
 import pytest
 from prefect import flow, tags
 
+from headwater.config import load_project
 from headwater.notify.runs import watch_runs
 from headwater.runs import project_tag, source_tag
 from headwater.store import MetadataStore
@@ -89,3 +90,32 @@ def test_finished_runs_are_published_once(notify_project: NotifyProject, prefect
     assert bodies[run_ids[1]]["details"]["state"] == "TimedOut"
     success = bodies[run_ids[2]]
     assert (success["kind"], success["console"], success["source"]) == ("run_succeeded", "c", None)
+
+
+def test_cdc_lag_is_published_once_per_slot_and_hour(
+    notify_project: NotifyProject, prefect_api: str
+) -> None:
+    from connectors.postgres_cdc.status import CdcStatus
+    from flows.cdc import _warn_on_lag
+
+    status = CdcStatus(
+        source="a", slot="headwater_a", slot_exists=True, confirmed_lsn="0/1",
+        lag_bytes=123_456, retained_bytes=123_456, lag_warning=True, last_batch_at=None,
+    )
+
+    @flow(name="notify_test_cdc_lag")
+    def lagging(project_file: str) -> None:
+        project = load_project(project_file)
+        _warn_on_lag(project, status)
+        _warn_on_lag(project, status)  # the next check of a continuous run, still lagging
+
+    with webhook_receiver(SECRET) as receiver:
+        project = notify_project(
+            receiver.url, rules={"lag": {"events": ["cdc_lag"], "channel": "hook"}}
+        )
+        lagging(str(project.file))
+        _drain_prefect_workers()
+    [request] = receiver.requests
+    body = request.json
+    assert (body["kind"], body["source"]) == ("cdc_lag", "a")
+    assert body["details"] == {"slot": "headwater_a", "lag_bytes": 123_456}
