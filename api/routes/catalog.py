@@ -28,7 +28,7 @@ from api.schemas.common import Page, Paging
 from headwater.catalog.catalog import DBT_KINDS, CatalogEntry, CatalogTest
 from headwater.catalog.consoles import ProjectCatalog, load_project_catalog, search
 from headwater.catalog.lineage import LineageNode, UnknownNodeError
-from headwater.catalog.summary import Freshness, PiiMarks, TableSummary, build_summary
+from headwater.catalog.summary import TableSummary, project_summary
 from headwater.store import utcnow
 
 router = APIRouter(route_class=GuardedRoute, tags=["catalog"])
@@ -172,26 +172,22 @@ async def catalog_impact(context: Context, name: str, paging: Paging) -> Page[Im
 async def catalog_summary(context: Context) -> SummaryOut:
     """Every raw table and dbt node in one compact document for scripts and agents:
     relation, kind, description, columns (name, type, PII flag and kinds), row count, last
-    load or build, the project sources behind it and whether any is stale.
+    load or build, the project sources behind it and their freshness (the worst state of
+    them: stale, never_synced, fresh, unmonitored). Freshness comes from the sync runs in
+    Prefect, PII from the scans, overrides and column lineage; if one of them cannot be
+    read, its fields are null or empty and `warnings` says why.
 
     Not paged: one call describes the whole warehouse. It needs `governance.view` rather
     than `source.view` because it carries governance findings (PII, staleness)."""
-    found = await project_catalog(context)
-    freshness, pii = await _governance_inputs(context)
-    tables = await run_in_threadpool(
-        build_summary, context.project, found.catalog, freshness, pii, found.graph
+    summary = await run_in_threadpool(
+        project_summary, context.project, context.store, context.prefect.api_url
     )
     return SummaryOut(
         generated_at=utcnow(),
-        tables=[_summary_table(t) for t in tables],
-        total=len(tables),
+        tables=[_summary_table(t) for t in summary.tables],
+        total=len(summary.tables),
+        warnings=summary.warnings,
     )
-
-
-async def _governance_inputs(context: Context) -> tuple[dict[str, Freshness], PiiMarks]:
-    """Each source's freshness and the PII kinds of each column, from the governance
-    checks."""
-    return {}, {}
 
 
 def _summary_table(table: TableSummary) -> SummaryTable:
@@ -205,6 +201,7 @@ def _summary_table(table: TableSummary) -> SummaryTable:
         row_count=table.row_count,
         last_updated=table.last_updated,
         sources=list(table.sources),
+        freshness=table.freshness,
         stale=table.stale,
         stale_sources=list(table.stale_sources),
         oldest_sync=table.oldest_sync,

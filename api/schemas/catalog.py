@@ -10,6 +10,7 @@ from sqlglot.dialects.dialect import Dialects
 
 from api.schemas.common import ApiModel, RequestModel
 from headwater.catalog.column_lineage import EdgeKind
+from headwater.governance.freshness import FreshnessState
 
 DIALECTS = sorted(d.value for d in Dialects if d.value)
 """SQL dialects sqlglot reads (`POST /api/lineage`)."""
@@ -275,8 +276,11 @@ class SummaryTable(ApiModel):
     """Raw table: last successful load; dbt node: last successful build."""
     sources: list[str]
     """Project sources it holds or is built from."""
+    freshness: FreshnessState | None
+    """The worst freshness among `sources`: stale, never_synced, fresh or unmonitored
+    (null: no sources, or their freshness is unknown)."""
     stale: bool | None
-    """One of `sources` is stale; null when no source's freshness is known."""
+    """One of `sources` is stale; null when none of them is monitored and synced."""
     stale_sources: list[str]
     """The stale ones among `sources`."""
     oldest_sync: datetime | None
@@ -296,3 +300,5 @@ class SummaryOut(ApiModel):
     """Raw tables (by relation), then dbt nodes (by name)."""
     total: int
     """How many tables."""
+    warnings: list[str]
+    """Inputs that could not be read (e.g. Prefect did not answer: freshness unknown)."""

@@ -2,8 +2,10 @@
 and agents: columns with types and PII flags, row counts, when each was last loaded or
 built, and how fresh the sources behind it are.
 
-Freshness and PII are inputs (the governance checks compute them), so this module only
-joins: `build_summary(project, catalog, freshness, pii)`.
+Freshness and PII are inputs, computed by the governance checks
+(`headwater.governance.freshness.source_freshness`,
+`headwater.governance.pii_lineage.pii_columns`), so this module only joins:
+`build_summary(project, catalog, freshness, pii)`.
 """
 
 from __future__ import annotations
@@ -15,24 +17,19 @@ from datetime import datetime
 from headwater.catalog.catalog import Catalog, CatalogEntry
 from headwater.catalog.lineage import LineageGraph
 from headwater.config.project import Project
+from headwater.errors import HeadwaterError
+from headwater.governance.freshness import Freshness, FreshnessState
+from headwater.store import MetadataStore
+from headwater.warehouse import Warehouse
 
 RAW_PREFIX = "raw_"
 """Schemas `raw_<source>` hold synced source data."""
 
 PiiMarks = Mapping[str, Mapping[str, Sequence[str]]]
-"""`schema.table` (lower case) -> column (lower case) -> the PII kinds found or inherited."""
+"""`schema.table` -> column -> the PII kinds found or inherited (any case)."""
 
-
-@dataclass(frozen=True)
-class Freshness:
-    """How fresh one source is (input from the governance freshness check)."""
-
-    stale: bool | None
-    """Older than allowed; None when unknown (never synced, or no expectation set)."""
-    last_synced_at: datetime | None
-    """End of its last successful sync."""
-    reason: str | None = None
-    """Why it is stale, in words."""
+_WORST: tuple[FreshnessState, ...] = ("stale", "never_synced", "fresh", "unmonitored")
+"""Freshness states, most alarming first: a table is as fresh as its worst source."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +68,11 @@ class TableSummary:
     """Raw table: last successful load; dbt node: last successful build."""
     sources: tuple[str, ...]
     """Project sources it holds or is built from."""
+    freshness: FreshnessState | None
+    """The worst state among `sources` (stale, never_synced, fresh, unmonitored); None
+    when it comes from no source or their freshness is unknown."""
     stale: bool | None
-    """Any of `sources` is stale; None when no source's freshness is known."""
+    """Any of `sources` is stale; None when none of them is monitored and synced."""
     stale_sources: tuple[str, ...]
     """The stale ones among `sources`."""
     oldest_sync: datetime | None
@@ -122,12 +122,17 @@ def build_summary(
     graph: LineageGraph | None = None,
 ) -> list[TableSummary]:
     """Every raw table and dbt node of `catalog`, in catalog order, with the freshness of
-    the sources behind it (`freshness`: source name -> Freshness) and PII kinds per column
-    (`pii`). `graph` (default: the catalog's dbt lineage) finds a model's sources."""
+    the sources behind it (`freshness`: source name -> Freshness, as `source_freshness`
+    answers; empty when unknown) and PII kinds per column (`pii`, as `pii_columns`
+    answers). `graph` (default: the catalog's dbt lineage) finds a model's sources."""
     sources = sorted(project.config.sources)
     lineage = graph if graph is not None else catalog.lineage
+    marks = {
+        relation.lower(): {column.lower(): tuple(kinds) for column, kinds in columns.items()}
+        for relation, columns in pii.items()
+    }
     return [
-        _table(entry, upstream_sources(entry, lineage, sources), freshness, pii)
+        _table(entry, upstream_sources(entry, lineage, sources), freshness, marks)
         for entry in catalog.entries
     ]
 
@@ -139,9 +144,9 @@ def _table(
     pii: PiiMarks,
 ) -> TableSummary:
     known = [(s, freshness[s]) for s in sources if s in freshness]
-    stale_sources = tuple(s for s, f in known if f.stale)
-    flags = [f.stale for _, f in known if f.stale is not None]
-    syncs = [f.last_synced_at for _, f in known if f.last_synced_at is not None]
+    states = {f.state for _, f in known}
+    judged = [f.stale for _, f in known if f.state in ("fresh", "stale")]
+    syncs = [f.last_success_at for _, f in known if f.last_success_at is not None]
     marks = pii.get(entry.relation.lower(), {})
     return TableSummary(
         relation=entry.relation,
@@ -153,8 +158,9 @@ def _table(
         row_count=entry.row_count,
         last_updated=entry.last_updated,
         sources=sources,
-        stale=any(flags) if flags else None,
-        stale_sources=stale_sources,
+        freshness=next((state for state in _WORST if state in states), None),
+        stale=any(judged) if judged else None,
+        stale_sources=tuple(s for s, f in known if f.state == "stale"),
         oldest_sync=min(syncs) if syncs else None,
         columns=tuple(
             ColumnSummary(
@@ -166,3 +172,41 @@ def _table(
             for column in entry.columns
         ),
     )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The summary of a project, with what could not be found out."""
+
+    tables: list[TableSummary]
+    """Raw tables, then dbt nodes."""
+    warnings: list[str]
+    """Inputs that were unavailable (Prefect down: freshness unknown), one line each."""
+
+
+def project_summary(project: Project, store: MetadataStore, prefect_api_url: str) -> Summary:
+    """The summary of `project`: its catalog and lineage, each source's freshness from its
+    sync runs in Prefect, and the effective PII columns from the metadata DB (scan
+    findings, overrides, lineage into models). An input that fails leaves its part unknown
+    and says why in `warnings`, rather than failing the whole summary."""
+    from headwater.catalog.catalog import build_catalog
+    from headwater.catalog.consoles import load_project_catalog
+    from headwater.governance.freshness import source_freshness
+    from headwater.governance.pii_lineage import pii_columns
+
+    warnings: list[str] = []
+    try:
+        freshness = source_freshness(project, prefect_api_url)
+    except HeadwaterError as exc:
+        freshness = {}
+        warnings.append(f"freshness unknown: {exc}")
+    pii: PiiMarks
+    with Warehouse(project).reader() as conn:
+        found = load_project_catalog(project, build_catalog(project, conn))
+        try:
+            pii = pii_columns(project, store, conn)
+        except HeadwaterError as exc:
+            pii = {}
+            warnings.append(f"PII flags unknown: {exc}")
+    tables = build_summary(project, found.catalog, freshness, pii, found.graph)
+    return Summary(tables, warnings)

@@ -25,12 +25,16 @@ store: {{url_env: {STORE_ENV}}}
 sources:
   orders:
     type: files
+    freshness: 1h
     tables:
       orders: {{path: data/orders.csv, primary_key: [order_id]}}
   customers:
     type: files
     tables:
       customers: {{path: data/customers.csv}}
+governance:
+  pii_overrides:
+    - {{source: customers, table: customers, column: email, pii: true, reason: customer emails}}
 consoles:
   top_customers:
     description: The five best customers
@@ -265,22 +269,36 @@ async def test_lineage_of_sql(client: httpx.AsyncClient, viewer: dict[str, str])
 
 
 async def test_summary_describes_every_table(
-    client: httpx.AsyncClient, viewer: dict[str, str]
+    client: httpx.AsyncClient, viewer: dict[str, str], prefect_api: str
 ) -> None:
     summary = await get(client, viewer, "/api/catalog/summary")
+    assert summary["warnings"] == []
     tables = {t["relation"]: t for t in summary["tables"]}
     assert summary["total"] == len(summary["tables"]) == 10
     orders = tables["raw_orders.orders"]
     assert (orders["kind"], orders["sources"], orders["row_count"]) == (
         "raw_table", ["orders"], 50
     )
+    # orders expects a sync every hour (`freshness: 1h`) and has never had one
+    assert (orders["freshness"], orders["stale"], orders["oldest_sync"]) == (
+        "never_synced", None, None
+    )
     assert [c["name"] for c in orders["columns"]][:2] == ["order_id", "customer_id"]
     assert set(orders["columns"][0]) == {"name", "type", "description", "pii", "pii_kinds"}
+    assert orders["pii"] is False
+    customers = tables["raw_customers.customers"]
+    assert customers["freshness"] == "unmonitored"  # no `freshness`, no schedule
+    email = next(c for c in customers["columns"] if c["name"] == "email")
+    assert (email["pii"], email["pii_kinds"], customers["pii"]) == (True, ["declared"], True)
+    staged = tables["staging.stg_customers"]  # PII follows column lineage into models
+    assert [c["name"] for c in staged["columns"] if c["pii"]] == ["email"]
     revenue = tables["marts.customer_revenue"]
-    assert revenue["sources"] == ["customers", "orders"]
+    assert (revenue["sources"], revenue["freshness"], revenue["pii"]) == (
+        ["customers", "orders"], "never_synced", False
+    )
     assert revenue["materialized"] == "table" and revenue["last_updated"] is not None
     deals = tables["raw_crm.deals"]
-    assert (deals["in_warehouse"], deals["sources"]) == (False, [])  # crm is no source here
+    assert (deals["in_warehouse"], deals["sources"], deals["freshness"]) == (False, [], None)
 
 
 async def test_routes_need_a_key(client: httpx.AsyncClient) -> None:
