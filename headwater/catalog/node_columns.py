@@ -85,6 +85,8 @@ def project_column_graph(
             edges += column_lineage(console.sql, console_table(console), schema)
         except ValueError as exc:
             problems[console.node_id] = str(exc)
+        except RecursionError:  # sqlglot recurses per nesting level
+            problems[console.node_id] = "SQL nested too deeply to analyse"
     graph = ColumnGraph(manifest, schema, edges)
     graph.problems.update(problems)
     return graph
@@ -111,7 +113,7 @@ def node_columns(
     if types is None and console is not None and console.sql and not console.error:
         try:  # a console that is not materialized: its output columns come from its SQL
             types = dict.fromkeys(model_columns(console.sql, schema))
-        except ValueError:
+        except (ValueError, RecursionError):
             types = None
     if types is None:
         if console is not None:

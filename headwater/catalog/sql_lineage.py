@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
+from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 Schema = Mapping[str, Mapping[str, str] | list[str] | tuple[str, ...]]
@@ -41,8 +41,17 @@ class SqlLineage:
 def sql_lineage(sql: str, dialect: str = "duckdb", schema: Schema | None = None) -> SqlLineage:
     """Tables read and written, columns used, CTEs and statement type of one statement.
 
-    Raises ValueError naming the problem for unparsable SQL, an unknown dialect, or anything
-    but exactly one statement."""
+    Raises ValueError naming the problem for unparsable SQL, an unknown dialect, SQL nested
+    too deeply to analyse, or anything but exactly one statement."""
+    try:
+        return _analyse(sql, dialect, schema)
+    except RecursionError:  # sqlglot recurses per nesting level: thousands of parentheses
+        raise ValueError("SQL nested too deeply to analyse") from None
+    except SqlglotError as exc:  # any other sqlglot failure is still a problem of the SQL
+        raise ValueError(f"cannot analyse the SQL: {' '.join(str(exc).split())}") from None
+
+
+def _analyse(sql: str, dialect: str, schema: Schema | None) -> SqlLineage:
     statement = _parse_one(sql, dialect)
     written_nodes = _written(statement)
     written = _unique(_table_name(t) for t in written_nodes)

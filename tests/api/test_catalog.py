@@ -260,6 +260,8 @@ async def test_lineage_of_sql(client: httpx.AsyncClient, viewer: dict[str, str])
     bad = await post({"sql": "SELECT FROM WHERE ("})
     assert bad.status_code == 400
     assert bad.json()["code"] == "invalid_sql" and "syntax error" in bad.json()["detail"]
+    nested = await post({"sql": "SELECT " + "(" * 3000 + "1" + ")" * 3000})
+    assert nested.status_code == 400 and "nested too deeply" in nested.json()["detail"]
     two = await post({"sql": "SELECT 1; SELECT 2"})
     assert two.status_code == 400 and "exactly one" in two.json()["detail"]
     dialect = await post({"sql": "SELECT 1", "dialect": "cobol"})
