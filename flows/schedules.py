@@ -32,6 +32,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterParentFlowRunId,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.deployments import run_deployment
 from prefect.events import emit_event
 from prefect.exceptions import ObjectNotFound
@@ -54,8 +55,9 @@ from headwater.runs import (
 )
 from headwater.schedules.names import schedule_tag, synced_sources
 
-POLL_SECONDS = 2.0
-"""How often the states of the child runs are read."""
+POLL_SECONDS = (0.5, 5.0)
+"""The states of the child runs are read after 0.5 s, then less and less often, every
+5 s at most: short runs end promptly, long ones cost the server little."""
 
 _UNSTARTED = {StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED}
 
@@ -102,7 +104,9 @@ def _cancel_children(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any])
         children = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
                 parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run.id])
-            )
+            ),
+            sort=FlowRunSort.ID_DESC,
+            limit=200,
         )
     _cancel([child for child in children if child.state and not child.state.is_final()])
 
@@ -191,10 +195,13 @@ class ScheduleRunner:
     def _wait(self, steps: list[Step]) -> None:
         """Poll until every step's run ended; past the timeout, cancel what is left."""
         waiting = {step.run_id: step for step in steps if step.run_id is not None}
+        pause = POLL_SECONDS[0]
         while waiting:
             with get_client(sync_client=True) as client:
                 runs = client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(waiting)))
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(waiting))),
+                    sort=FlowRunSort.ID_DESC,  # the sync client sends no default
+                    limit=len(waiting),
                 )
             unfinished = []
             for run in runs:
@@ -203,8 +210,12 @@ class ScheduleRunner:
                     step.state = run.state.type.value.lower()
                     step.message = run.state.message
                     log = self.logger.info if step.ok else self.logger.error
-                    log("%s: %s%s", step.label, step.state,
-                        f" ({step.message})" if step.message and not step.ok else "")
+                    log(
+                        "%s: %s%s",
+                        step.label,
+                        step.state,
+                        f" ({step.message})" if step.message and not step.ok else "",
+                    )
                 else:
                     unfinished.append(run)
             if not waiting:
@@ -213,7 +224,8 @@ class ScheduleRunner:
             if remaining is not None and remaining <= 0:
                 _cancel(unfinished)
                 raise self._timed_out([waiting[run.id] for run in unfinished])
-            time.sleep(POLL_SECONDS if remaining is None else min(POLL_SECONDS, remaining))
+            time.sleep(pause if remaining is None else min(pause, remaining))
+            pause = min(pause * 1.5, POLL_SECONDS[1])
 
     def _timed_out(self, cancelled: list[Step]) -> ScheduleTimeoutError:
         assert self.schedule.timeout is not None
@@ -221,7 +233,8 @@ class ScheduleRunner:
             step.state, step.message = "cancelled", "the schedule timed out"
         what = (
             "; cancelled " + ", ".join(f"{step.label} (run {step.run_id})" for step in cancelled)
-            if cancelled else ""
+            if cancelled
+            else ""
         )
         return ScheduleTimeoutError(
             f"schedule '{self.name}' timed out after {format_duration(self.schedule.timeout)}"
@@ -247,8 +260,11 @@ def sync_steps(project: Project, sources: list[str]) -> list[Step]:
 def dbt_step(select: str, exclude: str = "", full_refresh: bool = False) -> Step:
     """A dbt build of a selection."""
     label = f"dbt build {select}".strip()
-    parameters = {"select": select or None, "exclude": exclude or None,
-                  "full_refresh": full_refresh}
+    parameters = {
+        "select": select or None,
+        "exclude": exclude or None,
+        "full_refresh": full_refresh,
+    }
     return Step(label, f"{RUN_KINDS['dbt']}/{DBT_BUILD_DEPLOYMENT}", parameters)
 
 
@@ -261,8 +277,7 @@ def _run_target(runner: ScheduleRunner) -> None:
         runner.run([dbt_step(selection.select, selection.exclude, selection.full_refresh)])
     elif schedule.kind == "console":
         deployment = f"{RUN_KINDS['console']}/{CONSOLE_DEPLOYMENT}"
-        runner.run([Step(f"console {schedule.console}", deployment,
-                         {"console": schedule.console})])
+        runner.run([Step(f"console {schedule.console}", deployment, {"console": schedule.console})])
     else:
         sources = synced_sources(schedule)
         skipped = [s for s in sources if not project.config.sources[s].enabled]
@@ -351,6 +366,11 @@ def _finish(runner: ScheduleRunner, error: str | None) -> None:
             "prefect.resource.name": name,
             "headwater.project": project.config.project.name,
         },
-        payload={"schedule": name, "kind": runner.schedule.kind, "seconds": seconds,
-                 "runs": _rows(runner), "error": error},
+        payload={
+            "schedule": name,
+            "kind": runner.schedule.kind,
+            "seconds": seconds,
+            "runs": _rows(runner),
+            "error": error,
+        },
     )
