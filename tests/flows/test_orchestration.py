@@ -39,7 +39,8 @@ def test_pool_deployments_name_their_flows_by_module_and_no_machine_path(
     served = {d.name: d for d in build_deployments(project)}
     pooled = {d.name: d for d in build_deployments(project, on_pool=True)}
     assert set(served) == set(pooled) == {
-        "dbt-build", "housekeeping", "monitoring", "run-console", "sync-a"
+        "dbt-build", "housekeeping", "monitoring", "run-console", "sync-a",
+        f"schedules-{project.config.project.name}",
     }
     assert pooled["sync-a"].entrypoint == "flows.sync.sync_source"
     assert pooled["sync-a"].parameters == {"source": "a"}
@@ -52,13 +53,21 @@ def test_prepare_server_registers_the_pool_and_applies_changes(
 ) -> None:
     pool = f"hw-test-{uuid.uuid4().hex[:6]}"
     name = f"orch_{uuid.uuid4().hex[:6]}"
-    settings = "prefect: {{work_pool: {pool}, crash_after_seconds: {seconds}}}\n"
+    settings = (
+        "prefect: {{work_pool: {pool}, crash_after_seconds: {seconds}}}\n"
+        "schedules:\n  daily: {{sources: [a], cron: '0 6 * * *'}}\n"
+    )
     project = _project(tmp_path, settings.format(pool=pool, seconds=90), name)
     prepared = prepare_server(project)
     assert prepared.work_pool == pool
     assert sorted(prepared.deployments) == [
-        "dbt-build", "housekeeping", "monitoring", "run-console", "sync-a"
+        "dbt-build", "housekeeping", "monitoring", "run-console", f"schedules-{name}", "sync-a"
     ]
+    # The schedules are applied to the pool's schedules deployment, as by `serve`.
+    assert prepared.schedules is not None and prepared.schedules.added == ["daily"]
+    schedules = prefect_request(prefect_api, f"/deployments/name/run_schedule/schedules-{name}")
+    assert schedules["work_pool_name"] == pool
+    assert [item["slug"] for item in schedules["schedules"]] == ["daily"]
     deployment = prefect_request(prefect_api, "/deployments/name/sync_source/sync-a")
     assert deployment["work_pool_name"] == pool
     assert prefect_request(prefect_api, f"/work_pools/{pool}")["type"] == "process"
@@ -74,7 +83,8 @@ def test_prepare_server_registers_the_pool_and_applies_changes(
 
     # Run again after project.yml changed: the automation follows, nothing is duplicated.
     project = _project(tmp_path, settings.format(pool=pool, seconds=300), name)
-    prepare_server(project)
+    again = prepare_server(project)
+    assert again.schedules is not None and again.schedules.unchanged == ["daily"]
     automations = prefect_request(
         prefect_api,
         "/automations/filter",
