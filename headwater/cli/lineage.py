@@ -12,7 +12,7 @@ from headwater.catalog.column_graph import ColumnTree, warehouse_schema
 from headwater.catalog.column_lineage import ColumnRef
 from headwater.catalog.consoles import load_project_catalog
 from headwater.catalog.lineage import LineageTree, UnknownNodeError
-from headwater.catalog.node_columns import console_table, project_column_graph
+from headwater.catalog.node_columns import console_table, node_columns, project_column_graph
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
 from headwater.config import load_project
 from headwater.warehouse import Warehouse
@@ -55,16 +55,17 @@ def lineage(
             console.print(f"[yellow]note:[/] {found.name}: {found.error}", highlight=False)
         return
     consoles = found_catalog.consoles
-    console_node = next((c for c in consoles if c.node_id == found.id), None)
-    table = console_table(console_node) if console_node else found.relation
-    if table is None:
-        raise fail(f"{found.name} is not a table in the warehouse; column lineage needs one")
+    manifest = found_catalog.catalog.manifest
     with Warehouse(loaded).reader() as conn:
         schema = warehouse_schema(conn)
-    columns = project_column_graph(found_catalog.catalog.manifest, consoles, schema)
+    # Its columns (from the warehouse, or a console's SQL); says why when it has none.
+    names = [c.name for c in node_columns(graph, found.id, manifest, consoles, schema).columns]
+    if column.lower() not in {name.lower() for name in names}:
+        raise fail(f"{found.name} has no column '{column}'; its columns: {', '.join(names)}")
+    console_node = next((c for c in consoles if c.node_id == found.id), None)
+    table = console_table(console_node) if console_node else (found.relation or "")
+    columns = project_column_graph(manifest, consoles, schema)
     ref = ColumnRef(table.lower(), column.lower())
-    if console_node is None or console_node.relation:
-        columns.require(ref, schema)
     if upstream or both:
         console.print(_column_tree(columns.upstream(ref), "upstream"))
     if downstream or both:
