@@ -97,7 +97,10 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
         start_new_session=True,  # its own process group: nothing it started outlives the test
     )
     try:
-        wanted = {"sync-shop", "housekeeping", "dbt-build", "run-console", "monitoring"}
+        wanted = {
+            "sync-shop", "housekeeping", "dbt-build", "run-console", "monitoring",
+            "schedules-served",
+        }
         deployments = wait_for(
             lambda: (
                 found if wanted <= set(found := _served(prefect_api, str(project.file))) else None
@@ -107,11 +110,18 @@ def test_serve_registers_deployments_and_runs_triggered_flows(
         )
         # Disabled source: none; dbt-build is served for the API's model runs.
         assert set(deployments) == {
-            "sync-shop", "housekeeping", "dbt-build", "run-console", "monitoring"
+            "sync-shop", "housekeeping", "dbt-build", "run-console", "monitoring",
+            "schedules-served",
         }
         shop = deployments["sync-shop"]
         assert "source:shop" in shop["tags"]
-        [schedule] = shop["schedules"]
+        assert shop["schedules"] == []  # schedules live on the schedules deployment
+        # serve applies them before serving: the deployment has them once it is listed.
+        [schedule] = prefect_request(
+            prefect_api, f"/deployments/{deployments['schedules-served']['id']}/schedules"
+        )
+        assert schedule["slug"] == "hourly"
+        assert schedule["parameters"] == {"schedule": "hourly"}
         assert schedule["schedule"]["cron"] == "0 * * * *"
         assert schedule["schedule"]["timezone"] == "Europe/Lisbon"
 
