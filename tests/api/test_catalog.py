@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from headwater.cli import app
 from headwater.config import Project, load_project
 from headwater.dbt.runner import build
 from tests.dbt.conftest import copy_dbt_project, write_raw
@@ -311,3 +313,15 @@ async def test_routes_need_a_key(client: httpx.AsyncClient) -> None:
         assert response.status_code == 401, path
     response = await client.post("/api/lineage", json={"sql": "SELECT 1"})
     assert response.status_code == 401
+
+
+def test_cli_column_lineage_reaches_consoles(built: Project) -> None:
+    args = ["lineage", "orders.orders", "--column", "amount", "--downstream",
+            "--project", str(built.file)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "console:returns.amount passthrough" in result.output
+    assert "consoles.top_customers.revenue passthrough" in result.output
+    args = ["lineage", "top_customers", "--column", "nope", "--project", str(built.file)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 1 and "its columns: customer_name, revenue" in result.output
