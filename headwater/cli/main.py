@@ -10,6 +10,8 @@ from headwater import __version__
 from headwater.cli import cdc, consoles, dbt, lineage, notifications, serve, sync, worker
 from headwater.cli.api import api
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
+from headwater.cli.governance import app as governance_app
+from headwater.cli.governance import monitoring
 from headwater.cli.governance_pii import pii_app, profile
 from headwater.cli.scaffold import init
 from headwater.cli.schedules import app as schedules_app
@@ -39,6 +41,8 @@ app.add_typer(schedules_app, name="schedules")
 app.add_typer(pii_app, name="pii")
 app.command()(profile)
 app.add_typer(notifications.app, name="notifications")
+app.add_typer(governance_app, name="governance")
+app.command()(monitoring)
 
 
 @app.command()
