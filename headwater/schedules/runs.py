@@ -9,7 +9,7 @@ deployment and told apart by their `schedule` parameter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from headwater.config import Project
@@ -75,7 +75,9 @@ def schedule_run(raw: dict[str, Any]) -> ScheduleRun:
 
 def _filter(project: Project, schedule: str | None, states: tuple[str, ...] = ()) -> dict[str, Any]:
     tags = [project_tag(project)] + ([schedule_tag(schedule)] if schedule else [])
-    runs: dict[str, Any] = {"tags": {"all_": tags}}
+    # Runs the scheduler planned for later carry the project tag too: they are not history.
+    due = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
+    runs: dict[str, Any] = {"tags": {"all_": tags}, "expected_start_time": {"before_": due}}
     if states:
         runs["state"] = {"type": {"any_": list(states)}}
     return {"flows": {"name": {"any_": [SCHEDULE_FLOW]}}, "flow_runs": runs}
