@@ -218,6 +218,9 @@ class ScheduleRunner:
                     )
                 else:
                     unfinished.append(run)
+            for missing in set(waiting) - {run.id for run in runs}:  # deleted in Prefect
+                step = waiting.pop(missing)
+                step.state, step.message = "failed", f"run {missing} was deleted"
             if not waiting:
                 return
             remaining = self.remaining()
