@@ -239,6 +239,22 @@ def hold_back_reason(project: Project, store: MetadataStore, source: str) -> str
     )
 
 
+def held_back_sources(project: Project, sources: list[str]) -> dict[str, str]:
+    """Source -> why its downstream dbt build must wait, for those of `sources` held back
+    by unaccepted breaking drift (for builds started outside a sync, e.g. a pipeline's).
+    Opens the metadata DB itself; when it cannot, holds nothing back and logs why."""
+    try:
+        store = MetadataStore.open(project)
+    except Exception as exc:
+        logger.error("cannot check schema drift before the dbt build: %s", exc)
+        return {}
+    try:
+        reasons = {source: hold_back_reason(project, store, source) for source in sources}
+    finally:
+        store.close()
+    return {source: reason for source, reason in reasons.items() if reason}
+
+
 def accept_drift(
     store: MetadataStore, source: str, who: str, table: str | None = None
 ) -> Acceptance:

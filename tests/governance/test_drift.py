@@ -15,6 +15,7 @@ from headwater.governance.drift import (
     accept_drift,
     check_drift,
     compare,
+    held_back_sources,
     hold_back_reason,
     list_drift_events,
     open_breaking_events,
@@ -136,3 +137,12 @@ def test_settings_turn_the_checks_and_the_hold_back_off(make: Make) -> None:
     [finding] = check_drift(project, store, "shop", {"items": {"id": "bigint"}})
     assert finding.breaking
     assert hold_back_reason(project, store, "shop") is None
+
+
+def test_held_back_sources_names_only_sources_with_open_breaking_drift(make: Make) -> None:
+    project, store = make()
+    check_drift(project, store, "shop", {"items": BASE})
+    assert held_back_sources(project, ["shop", "other"]) == {}
+    check_drift(project, store, "shop", {"items": {"id": "bigint"}})
+    held = held_back_sources(project, ["shop", "other"])
+    assert list(held) == ["shop"] and "name removed" in held["shop"]
