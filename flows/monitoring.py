@@ -19,7 +19,6 @@ from connectors import connector_for
 from flows.run_tags import tag_this_run
 from headwater.config import Project, load_project
 from headwater.config.sources import PostgresCdcSource
-from headwater.errors import HeadwaterError
 from headwater.governance.monitoring import MONITORING_FLOW, SourceCount, run_checks
 from headwater.prefect_server import api_url
 from headwater.runs import project_tag
@@ -76,13 +75,13 @@ def source_counts(project: Project) -> dict[tuple[str, str], SourceCount]:
         try:
             connector = connector_for(project, name)
             specs = connector.tables()
-        except HeadwaterError as exc:
+        except Exception as exc:  # one source's problem never stops the other checks
             counts[(name, "*")] = SourceCount(None, f"cannot list the tables: {exc}")
             continue
         for spec in specs:
             try:
                 rows = connector.source_row_count(spec)
-            except HeadwaterError as exc:
+            except Exception as exc:
                 counts[(name, spec.name)] = SourceCount(None, f"cannot count at the source: {exc}")
                 continue
             if rows is None:

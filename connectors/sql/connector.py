@@ -94,8 +94,10 @@ class SqlConnector(Connector[SqlSource]):
         db = self._database()
         engine = db.engine()
         try:
-            with db.errors(table.name, f"counting rows of '{table.name}' in"), \
-                    engine.connect() as conn:
+            with (
+                db.errors(table.name, f"counting rows of '{table.name}' in"),
+                engine.connect() as conn,
+            ):
                 metadata = sa.MetaData(schema=self.config.schema_name)
                 source_table = sa.Table(table.name, metadata, autoload_with=conn)
                 query = sa.select(sa.func.count()).select_from(source_table)
