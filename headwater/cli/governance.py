@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 from typing import Annotated
 
 import typer
@@ -163,6 +164,8 @@ def monitoring(
         from headwater.prefect_server import ensure_server
 
         ensure_server(loaded)
+        # As for `headwater sync`: Prefect's logs reach its UI, the terminal shows the table.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
         from flows.monitoring import run_monitoring
 
         with console.status("monitoring checks running"):
