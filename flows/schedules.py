@@ -44,6 +44,7 @@ from headwater.config.durations import format_duration
 from headwater.config.schedules import ScheduleConfig
 from headwater.config.sources import PostgresCdcSource
 from headwater.errors import TerminalError
+from headwater.governance.drift import held_back_sources
 from headwater.runs import (
     CONSOLE_DEPLOYMENT,
     DBT_BUILD_DEPLOYMENT,
@@ -245,18 +246,22 @@ class ScheduleRunner:
         )
 
 
-def sync_steps(project: Project, sources: list[str]) -> list[Step]:
-    """One sync step per enabled source (CDC sources apply their waiting changes)."""
+def sync_steps(project: Project, sources: list[str], build_downstream: bool = True) -> list[Step]:
+    """One sync step per enabled source (CDC sources apply their waiting changes); without
+    `build_downstream`, file/SQL/REST syncs leave the dbt build to the caller."""
     steps = []
     for source in sources:
         config = project.config.sources[source]
         if not config.enabled:
             continue
+        parameters: dict[str, Any] = {"source": source}
         if isinstance(config, PostgresCdcSource):
             deployment = f"{RUN_KINDS['cdc']}/{cdc_deployment_name(source)}"
         else:
             deployment = f"{RUN_KINDS['sync']}/{sync_deployment_name(source)}"
-        steps.append(Step(f"sync {source}", deployment, {"source": source}, source=source))
+            if not build_downstream:
+                parameters["build_downstream"] = False
+        steps.append(Step(f"sync {source}", deployment, parameters, source=source))
     return steps
 
 
@@ -286,13 +291,17 @@ def _run_target(runner: ScheduleRunner) -> None:
         skipped = [s for s in sources if not project.config.sources[s].enabled]
         if skipped:
             runner.logger.warning("not synced, disabled in project.yml: %s", ", ".join(skipped))
-        synced = runner.run(sync_steps(project, sources))
-        if schedule.kind == "pipeline":
+        pipeline = schedule.kind == "pipeline"
+        synced = runner.run(sync_steps(project, sources, build_downstream=not pipeline))
+        if pipeline:
             done = [step.source for step in synced if step.ok and step.source]
+            for source, reason in held_back_sources(project, done).items():
+                runner.logger.warning("not built downstream of %s: %s", source, reason)
+                done.remove(source)
             if done:
                 runner.run([dbt_step(" ".join(f"source:{source}+" for source in done))])
             else:
-                runner.logger.warning("no dbt build: no source synced")
+                runner.logger.warning("no dbt build: no source synced (or all held back)")
 
 
 @flow(

@@ -102,8 +102,11 @@ def sync_source(
     start: str | None = None,
     end: str | None = None,
     project_file: str | None = None,
+    build_downstream: bool = True,
 ) -> dict[str, Any]:
-    """Sync every table (or `tables`) of `source`; `start`/`end` backfill cursor tables."""
+    """Sync every table (or `tables`) of `source`; `start`/`end` backfill cursor tables.
+    `build_downstream: false` leaves the dbt build to the caller (a pipeline schedule builds
+    `source:<name>+` once, after all its syncs)."""
     project = load_project(project_file)
     tag_this_run(source_tag(source), project_tag(project))
     summary = SyncSummary(source=source)
@@ -128,11 +131,12 @@ def sync_source(
         failed = "; ".join(summary.failures.values())
         raise TerminalError(f"{len(summary.failures)} of {len(specs)} tables failed: {failed}")
     # The models downstream of what loaded: source:<source>.<table>+
-    built = (
-        {"held_back": held_back}
-        if held_back
-        else build_outcome(build_after_sync(str(project.file), source, summary.tables))
-    )
+    if not build_downstream:
+        built = None
+    elif held_back:
+        built = {"held_back": held_back}
+    else:
+        built = build_outcome(build_after_sync(str(project.file), source, summary.tables))
     return {**asdict(summary), "dbt": built}
 
 

@@ -25,6 +25,7 @@ def test_demo_generates_data_and_syncs_every_source(
     shutil.copytree(
         REPO / "dbt_project", tmp_path / "dbt_project", ignore=shutil.ignore_patterns("target")
     )
+    shutil.copytree(REPO / "consoles", tmp_path / "consoles")
     result = CliRunner().invoke(
         app, ["demo", "--rows", "2000", "--project", str(tmp_path)], env={"COLUMNS": "200"}
     )
@@ -46,6 +47,9 @@ def test_demo_generates_data_and_syncs_every_source(
     assert counts[("marts", "customer_revenue")] == 5000
     assert counts[("marts", "account_pipeline")] == 200
     assert 0 < counts[("marts", "daily_orders")] <= 365
+    # The console ran after the syncs: its assertions passed and it wrote its outputs.
+    assert 0 < counts[("consoles", "revenue_by_status")] <= 12
+    assert (tmp_path / ".headwater/exports/revenue_by_status.csv").exists()
 
     # A second run finds nothing new: the CSV is unchanged and the cursors hold.
     again = CliRunner().invoke(app, ["demo", "--rows", "2000", "--project", str(tmp_path)])

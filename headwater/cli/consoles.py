@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
-from headwater.config import load_project
+from headwater.config import Project, load_project
 
 app = typer.Typer(
     help="Consoles: saved read-only SQL with assertions, a table and an export file.",
@@ -63,11 +63,16 @@ def run(
 ) -> None:
     """Run a console now as a Prefect flow run; print its first rows and assertions, exit
     1 when it fails."""
+    run_and_show(load_project(project), name)
+
+
+def run_and_show(loaded: Project, name: str) -> None:
+    """Run console `name` in this process as a Prefect flow run and print its first rows,
+    assertions and outputs; raise the Exit of `fail` when it fails."""
     from headwater.consoles import get_console, last_run
     from headwater.prefect_server import ensure_server, ui_url
     from headwater.store import MetadataStore
 
-    loaded = load_project(project)
     get_console(loaded, name)  # an unknown name fails here, listing the known ones
     ensure_server(loaded)
     for key, value in _QUIET_CONSOLE_LOGS.items():

@@ -13,6 +13,7 @@ from rich.table import Table
 from headwater.cli.common import ProjectOption, console, fail, friendly_errors
 from headwater.config import Project, load_project
 from headwater.config.sources import PostgresCdcSource
+from headwater.errors import HeadwaterError
 from headwater.prefect_server import ensure_server, ui_url
 from headwater.runs import latest_run, project_tag, source_tag
 from headwater.warehouse import Warehouse, raw_schema
@@ -189,7 +190,9 @@ def demo(
     rows: Annotated[int, typer.Option(help="Rows in the generated orders CSV.")] = 100_000,
     project: ProjectOption = None,
 ) -> None:
-    """Generate the demo data, sync every demo source, and show where everything is."""
+    """Generate the demo data, sync every demo source, run its consoles, and show where
+    everything is."""
+    from headwater.cli.consoles import run_and_show
     from headwater.demo import generate_demo_data
 
     loaded = load_project(project)
@@ -207,6 +210,14 @@ def demo(
         except Exception as exc:  # one failing source must not hide the others
             failed.append(name)
             console.print(f"[red]{name} failed:[/] {exc}", highlight=False)
+    for name in loaded.config.consoles:
+        console.rule(f"console {name}")
+        try:
+            run_and_show(loaded, name)
+        except (typer.Exit, HeadwaterError) as exc:  # printed already (Exit) or here
+            failed.append(f"console {name}")
+            if isinstance(exc, HeadwaterError):
+                console.print(f"[red]console {name} failed:[/] {exc}", highlight=False)
     warehouse = Warehouse(loaded)
     with warehouse.reader() as conn:
         counts = warehouse.row_counts(conn)

@@ -18,7 +18,7 @@ from typing import Any
 from headwater.config import Project
 from headwater.notify.delivery import DeliveryResult, publish
 from headwater.notify.events import NotificationEvent
-from headwater.runs import parse_time, prefect_request, project_tag
+from headwater.runs import RUN_KINDS, parse_time, prefect_request, project_tag
 from headwater.store import MetadataStore, utcnow
 from headwater.store.notifications import NotificationCursor
 
@@ -40,7 +40,12 @@ MAX_RUNS_PER_POLL = 2000
 FINAL_STATES = {"FAILED": "run_failed", "CRASHED": "run_failed", "COMPLETED": "run_succeeded"}
 """Prefect state type -> event kind (a timed-out run is FAILED with the name TimedOut)."""
 
-RUN_KINDS = frozenset(FINAL_STATES.values())
+RUN_EVENT_KINDS = frozenset(FINAL_STATES.values())
+
+SCHEDULE_FLOW = RUN_KINDS["schedule"]
+"""Runs a schedule starts carry its `schedule:<name>` tag; only the schedule's own run (of
+this flow) is reported, with its children's errors in its message, so one failure of a
+scheduled sync sends one notification, not two."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +150,7 @@ def wants_run_events(project: Project) -> bool:
     """Whether an enabled rule fires on run_failed or run_succeeded (notifications on)."""
     config = project.config.notifications
     return config.enabled and any(
-        rule.enabled and RUN_KINDS.intersection(rule.events) for rule in config.rules.values()
+        rule.enabled and RUN_EVENT_KINDS.intersection(rule.events) for rule in config.rules.values()
     )
 
 
@@ -173,9 +178,12 @@ def watch_runs(
     names = _flow_names(api_url, {run.flow_id for run in fresh})
     results: list[DeliveryResult] = []
     for run in fresh:
-        event = run_event(run, names.get(run.flow_id, "flow"))
-        results.extend(publish(project, event, store=store, retry_within=retry_within))
         seen.add(run.state_id)
+        flow = names.get(run.flow_id, "flow")
+        if run.tag_value("schedule") and flow != SCHEDULE_FLOW:
+            continue  # a schedule's child run: its schedule's run reports it (once)
+        event = run_event(run, flow)
+        results.extend(publish(project, event, store=store, retry_within=retry_within))
     newest = max([run.end_time for run in runs] + ([position] if position else [start]))
     keep_after = newest - timedelta(seconds=OVERLAP_SECONDS)
     kept = sorted(run.state_id for run in runs if run.end_time >= keep_after)

@@ -144,6 +144,8 @@ def test_a_pipeline_retries_the_failed_sync_then_builds_downstream(
         (None, "COMPLETED"),
     ]
     assert children[2]["parameters"]["select"] == f"source:{source}+"
+    # The syncs leave the build to the pipeline: one build, after every sync.
+    assert all(child["parameters"]["build_downstream"] is False for child in children[:2])
 
 
 def test_failed_runs_past_the_retries_fail_the_schedule_and_skip_the_build(

@@ -60,6 +60,8 @@ def test_finished_runs_are_published_once(notify_project: NotifyProject, prefect
             succeeded = succeeding(return_state=True)
         with tags("project:another_project", source_tag("a")):
             failing(return_state=True)
+        with tags(project_tag(project), source_tag("a"), "schedule:nightly"):
+            failing(return_state=True)  # a schedule's child: its schedule's run reports it
         assert timed_out.name == "TimedOut" and timed_out.is_failed()
 
         _drain_prefect_workers()
