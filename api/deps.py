@@ -11,13 +11,15 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.access import current_principal
+from api.errors import ApiError
 from api.prefect import PrefectApi
 from api.ratelimit import RateLimiter
 from api.schemas.runs import RunDetail
 from api.security import PrincipalCache
 from api.source_status import SourceStatusCache
 from headwater.auth.roles import Principal
-from headwater.config import Project
+from headwater.config import Project, load_project
+from headwater.errors import ConfigError
 from headwater.store import MetadataStore
 from headwater.warehouse import Warehouse
 
@@ -46,6 +48,37 @@ class AppContext:
     """Recently verified credentials."""
     finished_runs: dict[str, RunDetail] = field(default_factory=dict)
     """Details of runs that ended (they never change), by run id."""
+    project_stamp: int | None = None
+    """Modification time (ns) of project.yml when `project` was last read from it."""
+
+    def current_project(self) -> Project:
+        """project.yml as it is on disk now, read again only when the file changed, so
+        routes about schedules and consoles see an edit (and `reload` applies it) without a
+        restart. A changed file that does not validate answers 409 `project_invalid` with
+        its problems; `project` keeps the last valid version."""
+        try:
+            stamp = self.project.file.stat().st_mtime_ns
+        except OSError:
+            return self.project
+        if self.project_stamp is None:
+            self.project_stamp = stamp  # as loaded at start
+        if stamp != self.project_stamp:
+            try:
+                self.use_project(load_project(self.project.file))
+            except ConfigError as exc:
+                raise ApiError(
+                    409, f"project.yml has errors; fix them first:\n{exc}", "project_invalid"
+                ) from None
+        return self.project
+
+    def use_project(self, project: Project) -> None:
+        """Serve `project` (just read or written) from now on."""
+        self.project = project
+        self.warehouse = Warehouse(project)
+        try:
+            self.project_stamp = project.file.stat().st_mtime_ns
+        except OSError:
+            self.project_stamp = None
 
 
 def get_context(request: Request) -> AppContext:

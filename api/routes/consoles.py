@@ -39,7 +39,6 @@ from headwater.consoles import (
 from headwater.errors import ConfigError, HeadwaterError
 from headwater.runs import CONSOLE_DEPLOYMENT, RUN_KINDS
 from headwater.schedules import apply_schedules
-from headwater.warehouse import Warehouse
 
 logger = logging.getLogger("headwater.api.consoles")
 
@@ -62,7 +61,7 @@ class ScheduleChanged(ApiModel):
 
 
 def _console(context: AppContext, name: str) -> ConsoleConfig:
-    consoles = context.project.config.consoles
+    consoles = context.current_project().config.consoles
     if name not in consoles:
         raise not_found("console", name, list(consoles))
     return consoles[name]
@@ -72,7 +71,7 @@ def _console(context: AppContext, name: str) -> ConsoleConfig:
 async def list_consoles(context: Context, paging: Paging) -> Page[ConsoleOut]:
     """The consoles of project.yml, sorted by name, each with its schedule (and next run),
     materialized table, export file, assertions and last run."""
-    consoles = sorted(context.project.config.consoles.items())
+    consoles = sorted(context.current_project().config.consoles.items())
     last = await run_in_threadpool(last_runs, context.store)
     items = [ConsoleOut.of(name, config, last.get(name)) for name, config in consoles]
     return Page[ConsoleOut](items=list(paging.window(items)), total=len(items))
@@ -86,10 +85,10 @@ async def get_console(context: Context, name: str) -> ConsoleDetail:
     last = await run_in_threadpool(last_run, context.store, name)
     with_result = await run_in_threadpool(last_result_run, context.store, name)
     try:
-        sql, sql_error = console_sql(context.project, name), None
+        sql, sql_error = console_sql(context.current_project(), name), None
     except ConsoleSqlFileError as exc:
         sql, sql_error = None, str(exc)
-    reads = console_read_tables(context.project, name) if sql is not None else []
+    reads = console_read_tables(context.current_project(), name) if sql is not None else []
     return ConsoleDetail.build(name, config, last, with_result, sql, sql_error, reads)
 
 
@@ -147,13 +146,12 @@ async def _change_schedule(
     async with _WRITE_LOCK:
         try:
             project = await run_in_threadpool(
-                set_console_schedule, context.project.file, name, values
+                set_console_schedule, context.current_project().file, name, values
             )
         except ConfigError as exc:
             note_detail(request, f"console {name}: schedule refused")
             raise ApiError(400, str(exc), "invalid_config") from None
-        context.project = project
-        context.warehouse = Warehouse(project)
+        context.use_project(project)
     config = project.config.consoles[name]
     schedule = config.schedule
     note_detail(
@@ -179,7 +177,7 @@ async def scheduled_consoles(context: Context, paging: Paging) -> Page[Scheduled
     its last run."""
     last = await run_in_threadpool(last_runs, context.store)
     items = []
-    for name, config in sorted(context.project.config.consoles.items()):
+    for name, config in sorted(context.current_project().config.consoles.items()):
         if config.schedule is None:
             continue
         view = ConsoleOut.of(name, config, last.get(name))

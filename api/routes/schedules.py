@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
@@ -32,10 +31,10 @@ from api.schemas.schedules import (
     UnscheduledSource,
 )
 from api.triggers import replayed_run, scoped_key, start_run
-from headwater.config import Project, load_project
+from headwater.config import Project
 from headwater.config.durations import format_duration
 from headwater.config.schedules import ScheduleConfig
-from headwater.errors import ConfigError, TerminalError
+from headwater.errors import TerminalError
 from headwater.schedules import (
     SCHEDULE_FLOW,
     ScheduleRun,
@@ -66,29 +65,6 @@ KIND_PERMISSION = {"dbt": "dbt.run", "console": "console.run", "pipeline": "dbt.
 target, which editors may do through the sources, dbt and consoles routes too."""
 
 _DUE_GRACE = timedelta(seconds=5)
-_loaded: dict[Path, tuple[int, Project]] = {}
-
-
-def current_project(context: AppContext) -> Project:
-    """project.yml as it is on disk now (parsed again only when the file changed)."""
-    file = context.project.file
-    try:
-        stamp = file.stat().st_mtime_ns
-    except OSError:
-        return context.project
-    cached = _loaded.get(file)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    try:
-        project = load_project(file)
-    except ConfigError as exc:
-        raise ApiError(
-            409, f"project.yml has errors; fix them first:\n{exc}", "project_invalid"
-        ) from None
-    _loaded[file] = (stamp, project)
-    return project
-
-
 def _schedule(project: Project, name: str) -> ScheduleConfig:
     schedules = project.config.all_schedules()
     if name not in schedules:
@@ -144,7 +120,7 @@ async def list_schedules(context: Context, paging: Paging) -> Page[ScheduleOut]:
     """Every schedule of project.yml (consoles' own as `console_<name>`): what it runs,
     when, whether it is enabled and applied, its next run, its last run and that run's
     state, and a warning when its interval is shorter than its typical run."""
-    project = current_project(context)
+    project = context.current_project()
     names = list(paging.window(list(project.config.all_schedules())))
     statuses = await run_in_threadpool(schedule_statuses, project, context.prefect.api_url, names)
     items = [_schedule_out(context, status) for status in statuses]
@@ -154,7 +130,7 @@ async def list_schedules(context: Context, paging: Paging) -> Page[ScheduleOut]:
 @router.get("/api/schedules/history/recent", openapi_extra=requires("scheduler.view"))
 async def recent_runs(context: Context, paging: Paging) -> Page[ScheduleRunOut]:
     """Recent runs of every schedule, newest first."""
-    project = current_project(context)
+    project = context.current_project()
     runs, total = await run_in_threadpool(
         schedule_history, context.prefect.api_url, project, None, paging.skip, paging.limit
     )
@@ -164,7 +140,7 @@ async def recent_runs(context: Context, paging: Paging) -> Page[ScheduleRunOut]:
 @router.get("/api/schedules/{name}", openapi_extra=requires("scheduler.view"))
 async def get_schedule(context: Context, name: str) -> ScheduleOut:
     """One schedule with its next run, last run and warning."""
-    project = current_project(context)
+    project = context.current_project()
     _schedule(project, name)
     [status] = await run_in_threadpool(schedule_statuses, project, context.prefect.api_url, [name])
     return _schedule_out(context, status)
@@ -173,7 +149,7 @@ async def get_schedule(context: Context, name: str) -> ScheduleOut:
 @router.get("/api/schedules/{name}/history", openapi_extra=requires("scheduler.view"))
 async def schedule_runs(context: Context, name: str, paging: Paging) -> Page[ScheduleRunOut]:
     """A schedule's runs, newest first: state, start, duration, error."""
-    project = current_project(context)
+    project = context.current_project()
     _schedule(project, name)
     runs, total = await run_in_threadpool(
         schedule_history, context.prefect.api_url, project, name, paging.skip, paging.limit
@@ -187,7 +163,7 @@ async def reload_schedules(context: Context, request: Request) -> ReloadOut:
     added, changed (timing, enabled) or removed. What a schedule runs, its timeout and
     retries are read from project.yml when each run starts. 503 when the schedules
     deployment is not registered (start `headwater serve`)."""
-    project = current_project(context)
+    project = context.current_project()
     try:
         report = await run_in_threadpool(apply_schedules, project, context.prefect.api_url)
     except TerminalError as exc:
@@ -234,7 +210,7 @@ async def trigger_schedule(
     Needs `source.sync`, and `dbt.run` for dbt and pipeline schedules or `console.run` for
     console schedules: a trigger runs the target once and changes no schedule. 409 when a
     run of the schedule is under way (unless `queue: true`)."""
-    project = current_project(context)
+    project = context.current_project()
     config = _schedule(project, name)
     needed = KIND_PERMISSION.get(config.kind)
     if needed and not principal.can(needed):
@@ -269,7 +245,7 @@ async def trigger_schedule(
 async def list_unscheduled(context: Context, paging: Paging) -> Page[UnscheduledSource]:
     """Enabled sources that no enabled schedule syncs (CDC sources replicate on their own
     interval and are not listed), with the disabled schedules that name them."""
-    project = current_project(context)
+    project = context.current_project()
     found = unscheduled_sources(project)
     items = [
         UnscheduledSource(

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
-
-from api.schemas.common import ApiModel, RequestModel
+from api.schemas.common import ApiModel
 from headwater.config.consoles import ConsoleConfig, ConsoleSchedule
-from headwater.config.durations import Duration, format_duration
-from headwater.config.timing import MIN_INTERVAL, check_cron, check_timezone
+from headwater.config.durations import format_duration
+from headwater.config.timing import MIN_INTERVAL
 from headwater.consoles import describe_schedule, materialized_table, next_run_at
 from headwater.store.consoles import ConsoleRun
 
@@ -210,40 +208,9 @@ class ScheduledConsole(ApiModel):
     """Its newest run, if it ran."""
 
 
-class ScheduleIn(RequestModel):
-    """A console's schedule: `cron` (with `timezone`) or `interval`."""
-
-    cron: str | None = Field(default=None, examples=["0 7 * * *"])
-    """Five-field cron expression, e.g. `0 7 * * *` (07:00 every day)."""
-    timezone: str = "UTC"
-    """IANA time zone of the cron expression, e.g. `Europe/Lisbon`."""
-    interval: Duration | None = Field(default=None, examples=["1h"])
-    """Run every so long instead: `15m`, `2h`, `1d` (at least 1m), or seconds."""
-    enabled: bool = True
-    """False keeps the schedule in project.yml without running it."""
-
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str | None) -> str | None:
-        return None if value is None else check_cron(value)
-
-    @field_validator("timezone")
-    @classmethod
-    def _valid_timezone(cls, value: str) -> str:
-        return check_timezone(value)
-
-    @field_validator("interval")
-    @classmethod
-    def _long_enough(cls, value: timedelta | None) -> timedelta | None:
-        if value is not None and value < MIN_INTERVAL:
-            raise ValueError(f"an interval must be at least 1m, got {int(value.total_seconds())}s")
-        return value
-
-    @model_validator(mode="after")
-    def _one_timing(self) -> ScheduleIn:
-        if (self.cron is None) == (self.interval is None):
-            raise ValueError("set exactly one of `cron` (with `timezone`) or `interval`")
-        return self
+class ScheduleIn(ConsoleSchedule):
+    """A console's schedule: `cron` (with `timezone`) or `interval`, checked as project.yml
+    checks it (unknown fields refused)."""
 
     def as_yaml(self) -> dict[str, Any]:
         """The keys as project.yml spells them (a cron's time zone always; defaults left

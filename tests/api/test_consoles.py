@@ -192,16 +192,18 @@ async def test_schedule_changes_write_project_yml_back_and_are_audited(
     assert "schedule:" not in api_project.file.read_text().split("orders_csv")[0]
     assert (await client.get("/api/scheduled-consoles", headers=editor)).json()["total"] == 0
 
-    # A project.yml broken by hand meanwhile is not rewritten.
-    api_project.file.write_text(original.replace("min_rows: 1", "min_rows: -1"))
+    # A project.yml broken by hand meanwhile is not rewritten: the answer names its problem.
+    broken_text = original.replace("min_rows: 1", "min_rows: -1")
+    api_project.file.write_text(broken_text)
     broken = await client.put(path, headers=editor, json={"interval": "1h"})
-    assert broken.status_code == 400 and broken.json()["code"] == "invalid_config"
+    assert broken.status_code == 409 and broken.json()["code"] == "project_invalid"
     assert "min_rows: must be at least 0" in broken.json()["detail"]
+    assert api_project.file.read_text() == broken_text
 
     audit = (await admin_client.get("/api/admin/audit", params={"action": "schedule"})).json()
     entries = [(e["action"], e["status_code"], e["detail"]) for e in audit["items"]]
     assert entries[:3] == [
-        ("PUT /api/consoles/{name}/schedule", 400, "console revenue: schedule refused"),
+        ("PUT /api/consoles/{name}/schedule", 409, None),
         ("DELETE /api/consoles/{name}/schedule", 200, "console revenue schedule: removed"),
         ("PUT /api/consoles/{name}/schedule", 200,
          "console revenue schedule: every 2h (disabled)"),
