@@ -42,6 +42,10 @@ class GovernanceConfig(StrictModel):
     """Hold back the dbt build downstream of a source with unaccepted breaking drift."""
     pii_scan: bool = True
     """Scan sampled text values for PII after each sync."""
+    profile_after_sync: bool = True
+    """Profile each loaded table after its sync (nulls, distinct values, min, max, mean,
+    top values): one read of the whole table; turn off for very large tables and profile
+    on demand (`headwater profile`, `POST /api/catalog/{source}/{table}/profile`)."""
     pii_sample_rows: int = Field(default=1000, ge=10, le=1_000_000)
     """Rows sampled per table by the PII scan."""
     pii_min_share: float = Field(default=0.2, gt=0, le=1)

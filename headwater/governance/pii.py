@@ -268,7 +268,8 @@ def scan_after_sync(
     """Scan the tables a sync just loaded (`tables`: the sync summary's entries, dicts with
     "table" and "rows") plus their nested child tables (`<table>__*`), then profile them
     (PII first, so the profile masks what the scan found); tables that got no rows are
-    skipped, and so is the PII scan when `governance.pii_scan` is off. One TableScan per
+    skipped, the PII scan when `governance.pii_scan` is off, the profile when
+    `governance.profile_after_sync` is. One TableScan per
     table. Never raises: a problem is logged and that step left out."""
     from headwater.governance.profiling import profile_table  # profiling builds on this module
 
@@ -289,6 +290,9 @@ def scan_after_sync(
                         scan = scan_table(project, source, table, store=store, conn=conn)
                 except (HeadwaterError, duckdb.Error) as exc:
                     logger.warning("PII scan of %s.%s failed: %s", source, table, exc)
+                if not project.config.governance.profile_after_sync:
+                    scans.append(scan)
+                    continue
                 try:
                     profile_table(project, store, source, table, conn)
                     scan.profiled = True

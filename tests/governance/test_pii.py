@@ -225,6 +225,11 @@ def test_scan_after_sync_never_raises_and_skips_empty_loads(project_for: Project
     [scan] = scan_after_sync(project, "crm", tables)
     assert scan.table == "people" and scan.profiled and len(scan.findings) == 7
     assert scan_after_sync(project, "crm", [{"table": "people", "rows": 0}]) == []
+    # governance.profile_after_sync: false scans but leaves profiling to on-demand calls.
+    no_profiles = project.config.governance.model_copy(update={"profile_after_sync": False})
+    config = project.config.model_copy(update={"governance": no_profiles})
+    [scan] = scan_after_sync(Project(config=config, file=project.file), "crm", tables[:1])
+    assert not scan.profiled and len(scan.findings) == 7
     assert scan_after_sync(project, "no_such_source", [{"table": "x", "rows": 1}]) == []
     with pytest.raises(Exception, match="no table 'gone'"):
         scan_table(project, "crm", "gone")
