@@ -115,8 +115,19 @@ def prefect_api() -> Iterator[str]:
         wait_until_healthy(url, 120, log_file)
         yield url
     finally:
+        drain_prefect_workers()
         server.terminate()
         server.wait(timeout=30)
+
+
+def drain_prefect_workers() -> None:
+    """Send the in-process runs' logs and events now, while the session's server is up
+    (else the process spends a minute at exit retrying them against a stopped server)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10, at_exit=False)
+    EventsWorker.drain_all(timeout=10, at_exit=False)
 
 
 def wait_for_event(api: str, name: str, run_id: str, seconds: float = 20) -> dict[str, Any]:

@@ -26,18 +26,6 @@ from tests.schedules.conftest import write_project
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _flush_to_prefect() -> Iterator[None]:
-    """Send the logs and events of this module's runs while the session's server is up:
-    left queued, they are retried against a stopped server for a minute at exit."""
-    yield
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=10)
-    EventsWorker.drain_all(timeout=10)
-
-
 def _project(tmp_path: Path, schedules: str) -> tuple[Project, str]:
     source = f"s{uuid.uuid4().hex[:8]}"  # its own sync deployment: sync-<source>
     body = f"""

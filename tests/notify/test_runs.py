@@ -12,6 +12,7 @@ from headwater.config import load_project
 from headwater.notify.runs import watch_runs
 from headwater.runs import project_tag, source_tag
 from headwater.store import MetadataStore
+from tests.conftest import drain_prefect_workers
 from tests.notify.conftest import SECRET, NotifyProject
 from tests.notify.receiver import webhook_receiver
 
@@ -31,16 +32,6 @@ def too_slow() -> None:
 @flow(name="notify_test_ok")
 def succeeding() -> int:
     return 1
-
-
-def _drain_prefect_workers() -> None:
-    """Send the runs' logs and events now, while the session's server is up (else the
-    process spends a minute at exit retrying them against a stopped server)."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=10, at_exit=False)
-    EventsWorker.drain_all(timeout=10, at_exit=False)
 
 
 def test_finished_runs_are_published_once(notify_project: NotifyProject, prefect_api: str) -> None:
@@ -64,7 +55,7 @@ def test_finished_runs_are_published_once(notify_project: NotifyProject, prefect
             failing(return_state=True)  # a schedule's child: its schedule's run reports it
         assert timed_out.name == "TimedOut" and timed_out.is_failed()
 
-        _drain_prefect_workers()
+        drain_prefect_workers()
 
         store = MetadataStore.open(project)
         first = watch_runs(project, store, prefect_api)
@@ -116,7 +107,7 @@ def test_cdc_lag_is_published_once_per_slot_and_hour(
             receiver.url, rules={"lag": {"events": ["cdc_lag"], "channel": "hook"}}
         )
         lagging(str(project.file))
-        _drain_prefect_workers()
+        drain_prefect_workers()
     [request] = receiver.requests
     body = request.json
     assert (body["kind"], body["source"]) == ("cdc_lag", "a")
