@@ -3,7 +3,7 @@
 SELECT status,
        currency,
        count(*) AS orders,
-       sum(amount) AS revenue
+       round(sum(amount), 2) AS revenue
 FROM raw_orders.orders
 GROUP BY ALL
 ORDER BY ALL

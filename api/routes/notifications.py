@@ -30,13 +30,14 @@ router = APIRouter(route_class=GuardedRoute, tags=["notifications"])
 
 
 @router.get("/api/notifications/rules", openapi_extra=requires("governance.view"))
-def list_rules(context: Context) -> list[RuleOut]:
+def list_rules(context: Context, paging: Paging) -> Page[RuleOut]:
     """Every notification rule with its channel, in project.yml order."""
     master = context.project.config.notifications.enabled
-    return [
+    rules = [
         RuleOut(**asdict(view), active=master and view.enabled)
         for view in rule_views(context.project)
     ]
+    return Page[RuleOut](items=list(paging.window(rules)), total=len(rules))
 
 
 def _delivery_out(row: NotificationDelivery) -> DeliveryOut:

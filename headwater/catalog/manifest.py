@@ -217,6 +217,12 @@ def _node(
     )
     compiled_path = as_str(raw.get("compiled_path"))
     compiled_code = as_str(raw.get("compiled_code")) or _read_compiled(compiled_path, target_dir)
+    if compiled_code is None and compiled_path is None and raw.get("original_file_path"):
+        # A build of a selection records compiled SQL only for the nodes it selected; the
+        # others keep the file their last build compiled, where dbt always writes it.
+        last = f"target/compiled/{raw.get('package_name')}/{raw['original_file_path']}"
+        compiled_code = _read_compiled(last, target_dir)
+        compiled_path = last if compiled_code is not None else None
     return ManifestNode(
         unique_id=unique_id,
         name=str(raw.get("name") or unique_id.rsplit(".", 1)[-1]),

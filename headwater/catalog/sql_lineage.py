@@ -94,6 +94,12 @@ def _parse_one(sql: str, dialect: str) -> exp.Expr:
     if len(parsed) != 1:
         raise ValueError(f"expected exactly one SQL statement, got {len(parsed)}")
     statement = parsed[0]
+    if isinstance(statement, (exp.Condition, exp.Alias)):
+        # A bare expression parses (`SELEC x` reads as the alias `SELEC AS x`): no statement.
+        raise ValueError(
+            f"not a SQL statement: {statement.sql(dialect)[:60]!r}; expected SELECT, INSERT, "
+            "UPDATE, DELETE, MERGE, CREATE, ..."
+        )
     if isinstance(statement, exp.Command):
         # sqlglot falls back to an opaque Command for statements it cannot model.
         raise ValueError(f"unsupported statement for lineage: {statement.sql(dialect)[:60]}")

@@ -76,7 +76,8 @@ async def test_rules_show_env_var_names_never_values(
 ) -> None:
     response = await client.get("/api/notifications/rules", headers=bearer(viewer_key))
     assert response.status_code == 200, response.text
-    rules = {rule["name"]: rule for rule in response.json()}
+    rules = {rule["name"]: rule for rule in response.json()["items"]}
+    assert response.json()["total"] == len(rules)
     assert rules["drift"] == {
         "name": "drift",
         "enabled": True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,22 @@ def test_compiled_sql_read_from_the_compiled_file_when_missing(build: TinyBuild)
     manifest = parse_manifest(data, None, build.target_dir)
     compiled = manifest.nodes["model.tiny.b"].compiled_code
     assert compiled == 'select id, amount from "lake"."main"."a"'
+
+
+def test_a_node_left_out_of_the_last_build_keeps_its_last_compiled_file(
+    build: TinyBuild, tmp_path: Path
+) -> None:
+    # `dbt build --select a` writes a manifest without compiled SQL or path for b.
+    target = shutil.copytree(build.target_dir, tmp_path / "target")
+    data = json.loads((target / "manifest.json").read_text())
+    del data["nodes"]["model.tiny.b"]["compiled_code"]
+    del data["nodes"]["model.tiny.b"]["compiled_path"]
+    node = parse_manifest(data, None, target).nodes["model.tiny.b"]
+    assert node.compiled_code == 'select id, amount from "lake"."main"."a"'
+    assert node.compiled_path == "target/compiled/tiny/models/b.sql"
+    (target / "compiled/tiny/models/b.sql").unlink()  # never built: nothing to read
+    node = parse_manifest(data, None, target).nodes["model.tiny.b"]
+    assert (node.compiled_code, node.compiled_path) == (None, None)
 
 
 def test_tolerates_missing_optional_keys() -> None:

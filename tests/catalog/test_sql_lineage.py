@@ -104,6 +104,8 @@ def test_other_dialects() -> None:
         ("SELECT 'unterminated", "SQL syntax error"),
         ("SELECT 1; SELECT 2; SELECT 3", "expected exactly one SQL statement, got 3"),
         ("  ;  ", "no SQL statement given"),
+        ("SELEC name", "not a SQL statement: 'SELEC AS name'"),
+        ("1 + 1", "not a SQL statement"),
     ],
 )
 def test_unusable_sql_is_a_clear_value_error(sql: str, message: str) -> None:
