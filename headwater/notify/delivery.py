@@ -78,7 +78,8 @@ def matching_rules(config: NotificationsConfig, event: NotificationEvent) -> lis
     """Names of the enabled rules that `event` fires (none when notifications are off).
 
     A rule without `sources` and `consoles` matches every event of its kinds; with filters
-    it matches events whose `source` is in `sources` or whose `console` is in `consoles`."""
+    it matches events whose `source` (or one of `other_sources`) is in `sources`, or whose
+    `console` is in `consoles`."""
     if not config.enabled:
         return []
     return [name for name, rule in config.rules.items() if _matches(rule, event)]
@@ -89,7 +90,8 @@ def _matches(rule: NotificationRule, event: NotificationEvent) -> bool:
         return False
     if not rule.sources and not rule.consoles:
         return True
-    return (event.source is not None and event.source in rule.sources) or (
+    sources = {event.source, *event.other_sources}
+    return any(source in rule.sources for source in sources if source is not None) or (
         event.console is not None and event.console in rule.consoles
     )
 

@@ -24,6 +24,9 @@ class NotificationEvent:
     """The source it concerns, if any (rules filter on it)."""
     console: str | None = None
     """The console it concerns, if any (rules filter on it)."""
+    other_sources: tuple[str, ...] = ()
+    """Further sources it concerns (a schedule's run syncing several); rules filtered on
+    sources match `source` or any of these."""
     details: dict[str, Any] = field(default_factory=dict)
     """Event-specific JSON-safe facts (run id and state, drift changes, PII columns, ...)."""
     occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))

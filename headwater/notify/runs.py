@@ -63,10 +63,14 @@ class FinishedRun:
     end_time: datetime
     tags: tuple[str, ...]
 
+    def tag_values(self, prefix: str) -> list[str]:
+        """The values of the run's `<prefix>:<value>` tags, in tag order."""
+        marker = f"{prefix}:"
+        return [tag[len(marker) :] for tag in self.tags if tag.startswith(marker)]
+
     def tag_value(self, prefix: str) -> str | None:
         """The value of the run's first `<prefix>:<value>` tag."""
-        marker = f"{prefix}:"
-        return next((t[len(marker) :] for t in self.tags if t.startswith(marker)), None)
+        return next(iter(self.tag_values(prefix)), None)
 
 
 def _finished(raw: dict[str, Any]) -> FinishedRun | None:
@@ -122,6 +126,7 @@ def _flow_names(api_url: str, flow_ids: set[str]) -> dict[str, str]:
 def run_event(run: FinishedRun, flow: str) -> NotificationEvent:
     """The run_failed / run_succeeded event of a finished run."""
     kind = FINAL_STATES[run.state_type]
+    sources = run.tag_values("source")
     duration = (run.end_time - run.start_time).total_seconds() if run.start_time else None
     verb = "succeeded" if kind == "run_succeeded" else f"failed ({run.state_name})"
     summary = f"{flow} run {run.run_name} {verb}"
@@ -130,7 +135,8 @@ def run_event(run: FinishedRun, flow: str) -> NotificationEvent:
     return NotificationEvent(
         kind="run_failed" if kind == "run_failed" else "run_succeeded",
         summary=summary,
-        source=run.tag_value("source"),
+        source=sources[0] if sources else None,
+        other_sources=tuple(sources[1:]),
         console=run.tag_value("console"),
         details={
             "run_id": run.run_id,
@@ -139,6 +145,7 @@ def run_event(run: FinishedRun, flow: str) -> NotificationEvent:
             "state": run.state_name,
             "message": run.message,
             "duration": duration,
+            "sources": sources,
         },
         occurred_at=run.end_time,
         # One event per final state: a re-poll, or a second poller, sends nothing twice.

@@ -29,6 +29,11 @@ def too_slow() -> None:
     time.sleep(3)
 
 
+@flow(name="run_schedule")  # the flow name of a schedule's own run
+def failing_schedule() -> None:
+    raise ValueError("1 of 2 runs failed: sync a: boom")
+
+
 @flow(name="notify_test_ok")
 def succeeding() -> int:
     return 1
@@ -53,6 +58,8 @@ def test_finished_runs_are_published_once(notify_project: NotifyProject, prefect
             failing(return_state=True)
         with tags(project_tag(project), source_tag("a"), "schedule:nightly"):
             failing(return_state=True)  # a schedule's child: its schedule's run reports it
+        with tags(project_tag(project), source_tag("b"), source_tag("a"), "schedule:nightly"):
+            scheduled = failing_schedule(return_state=True)
         assert timed_out.name == "TimedOut" and timed_out.is_failed()
 
         drain_prefect_workers()
@@ -66,11 +73,15 @@ def test_finished_runs_are_published_once(notify_project: NotifyProject, prefect
         store.close()
 
     assert sorted((r.rule, r.status) for r in first) == [
-        ("failures_of_a", "delivered"), ("failures_of_a", "delivered"), ("successes", "delivered")
+        *[("failures_of_a", "delivered")] * 3, ("successes", "delivered")
     ]
     assert second == []
     bodies = {r.json["details"]["run_id"]: r.json for r in receiver.accepted}
-    assert len(receiver.accepted) == 3
+    assert len(receiver.accepted) == 4
+    # A schedule's run syncing b and a matches a rule on a, whichever its first source is.
+    schedule_run = bodies.pop(str(scheduled.state_details.flow_run_id))
+    assert set(schedule_run["details"]["sources"]) == {"a", "b"}
+    assert schedule_run["details"]["flow"] == "run_schedule"
     run_ids = [str(s.state_details.flow_run_id) for s in (failed, timed_out, succeeded)]
     assert set(bodies) == set(run_ids)
     failure = bodies[run_ids[0]]
