@@ -37,14 +37,16 @@ class ConsoleResult:
         return int(self.table.num_rows)
 
 
-def fetch_result(warehouse: Warehouse, sql: str, timeout_seconds: float) -> ConsoleResult:
+def fetch_result(
+    warehouse: Warehouse, sql: str, timeout_seconds: float, timeout_setting: str
+) -> ConsoleResult:
     """Check `sql` and run it read-only, returning every row; raises the query errors of
-    `headwater.query` (`UnsafeQueryError` with the reason, `QueryTimeoutError`,
-    `QueryFailedError`)."""
+    `headwater.query` (`UnsafeQueryError` with the reason, `QueryTimeoutError` naming
+    `timeout_setting`, `QueryFailedError`)."""
     started = time.perf_counter()
     check_read_only(sql)
     with query_session(warehouse) as conn:
-        deadline = Deadline(conn, timeout_seconds)
+        deadline = Deadline(conn, timeout_seconds, timeout_setting)
         with deadline.running():
             cursor = conn.execute(sql)
             description = cursor.description or []

@@ -104,12 +104,13 @@ def execute_console(
 
 def _run(project: Project, name: str, outcome: ConsoleOutcome, write_guard: WriteGuard) -> None:
     config = get_console(project, name)
-    timeout = (
-        config.timeout.total_seconds() if config.timeout
-        else project.config.api.query_timeout_seconds
-    )
+    if config.timeout:
+        timeout, setting = config.timeout.total_seconds(), f"consoles.{name}.timeout"
+    else:
+        timeout, setting = project.config.api.query_timeout_seconds, "api.query_timeout_seconds"
     warehouse = Warehouse(project)
-    result: ConsoleResult = fetch_result(warehouse, console_sql(project, name), timeout)
+    sql = console_sql(project, name)
+    result: ConsoleResult = fetch_result(warehouse, sql, timeout, setting)
     outcome.row_count = result.row_count
     outcome.columns = result.columns
     outcome.preview = preview_rows(result.table, PREVIEW_ROWS)

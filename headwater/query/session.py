@@ -136,20 +136,27 @@ def _clean(exc: BaseException) -> str:
 
 
 class Deadline:
-    """A time budget for DuckDB work on one connection; work past it is interrupted.
+    """A time budget for DuckDB work on one connection; work past it is interrupted, and
+    the error names the project.yml `setting` that sets the budget.
 
     Only time inside `running()` counts, so a slow client reading an export is not charged
     for the time DuckDB sits idle waiting for it."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, seconds: float) -> None:
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        seconds: float,
+        setting: str = "api.query_timeout_seconds",
+    ) -> None:
         self._conn = conn
         self._seconds = seconds
         self._left = seconds
+        self._setting = setting
 
     def _timeout(self) -> QueryTimeoutError:
         return QueryTimeoutError(
             f"the query ran longer than {self._seconds:g} s and was stopped; narrow it "
-            "(filters, LIMIT, fewer joins) or raise api.query_timeout_seconds in project.yml"
+            f"(filters, LIMIT, fewer joins) or raise {self._setting} in project.yml"
         )
 
     @contextmanager

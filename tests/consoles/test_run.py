@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from headwater.config import Project
-from headwater.config.consoles import ConsoleAssertions, ConsoleSchedule
+from headwater.config.consoles import ConsoleAssertions, ConsoleConfig, ConsoleSchedule
 from headwater.consoles import (
     ConsoleNotFoundError,
     check_assertions,
@@ -165,6 +165,20 @@ def test_sql_that_writes_or_holds_two_statements_is_refused(
     assert reason in outcome.error
     assert outcome.row_count is None
     assert count(shop, "SELECT count(*) FROM raw_shop.orders") == 3
+
+
+def test_a_console_past_its_timeout_is_stopped_and_names_the_setting(shop: Project) -> None:
+    slow = ConsoleConfig(
+        sql="SELECT count(*) AS n FROM range(1000000000) a, range(1000000000) b "
+        "WHERE a.range * b.range = -1",
+        timeout=timedelta(seconds=1),
+    )
+    consoles = {**shop.config.consoles, "slow": slow}
+    project = Project(config=shop.config.model_copy(update={"consoles": consoles}), file=shop.file)
+    outcome = execute_console(project, "slow")
+    assert outcome.status == "failed"
+    assert "longer than 1 s" in (outcome.error or "")
+    assert "raise consoles.slow.timeout in project.yml" in (outcome.error or "")
 
 
 @pytest.fixture
