@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from api.main import create_app
 from headwater.config import Project
+from headwater.runs import prefect_request
 from tests.conftest import MakeProject
 
 API_PROJECT_YML = """
@@ -174,3 +175,22 @@ async def editor_key(app: FastAPI, admin_client: httpx.AsyncClient) -> str:
 async def viewer_key(app: FastAPI, admin_client: httpx.AsyncClient) -> str:
     """An API key of viewer@example.com, invited by the admin (invite, accept, sign in)."""
     return await _role_key(app, admin_client, "viewer", "127.0.0.4")
+
+
+@contextmanager
+def deployment_absent(prefect_api: str, deployment: str) -> Iterator[str]:
+    """No deployment `deployment` (`flow/name`) on the server before and after the block,
+    so a triggered run stays scheduled for the test to read; yields the API URL."""
+
+    def drop() -> None:
+        try:
+            found = prefect_request(prefect_api, f"/deployments/name/{deployment}")
+        except Exception:  # not registered
+            return
+        prefect_request(prefect_api, f"/deployments/{found['id']}", method="DELETE")
+
+    drop()
+    try:
+        yield prefect_api
+    finally:
+        drop()

@@ -15,6 +15,7 @@ from headwater.config import Project
 from headwater.consoles import execute_console, record_finish, record_start
 from headwater.runs import CONSOLE_DEPLOYMENT, prefect_request
 from headwater.store import MetadataStore
+from tests.api.conftest import deployment_absent
 from tests.consoles.shop import REVENUE_SQL, write_shop
 
 pytestmark = pytest.mark.anyio
@@ -97,19 +98,8 @@ async def test_viewers_read_consoles_their_sql_history_and_first_rows(
 @pytest.fixture
 def no_console_deployment(prefect_api: str) -> Iterator[str]:
     """No `run_console/run-console` deployment on the server before and after the test."""
-
-    def drop() -> None:
-        try:
-            found = prefect_request(
-                prefect_api, f"/deployments/name/run_console/{CONSOLE_DEPLOYMENT}"
-            )
-        except Exception:  # not registered
-            return
-        prefect_request(prefect_api, f"/deployments/{found['id']}", method="DELETE")
-
-    drop()
-    yield prefect_api
-    drop()
+    with deployment_absent(prefect_api, f"run_console/{CONSOLE_DEPLOYMENT}") as api:
+        yield api
 
 
 async def test_editors_start_runs_of_the_run_console_deployment(

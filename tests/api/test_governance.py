@@ -20,6 +20,7 @@ from headwater.governance.monitoring import (
 )
 from headwater.runs import prefect_request
 from headwater.store import MetadataStore, list_audit
+from tests.api.conftest import deployment_absent
 
 pytestmark = pytest.mark.anyio
 
@@ -118,19 +119,8 @@ async def test_attention_and_freshness_for_viewers(
 @pytest.fixture
 def no_monitoring_deployment(prefect_api: str) -> Iterator[str]:
     """No `run_monitoring/monitoring` deployment on the server before and after the test."""
-
-    def drop() -> None:
-        try:
-            found = prefect_request(
-                prefect_api, f"/deployments/name/{MONITORING_FLOW}/{MONITORING_DEPLOYMENT}"
-            )
-        except Exception:  # not registered
-            return
-        prefect_request(prefect_api, f"/deployments/{found['id']}", method="DELETE")
-
-    drop()
-    yield prefect_api
-    drop()
+    with deployment_absent(prefect_api, f"{MONITORING_FLOW}/{MONITORING_DEPLOYMENT}") as api:
+        yield api
 
 
 async def test_monitoring_results_and_runs(
