@@ -49,7 +49,8 @@ def govern_sync(project_file: str, source: str, tables: list[dict[str, Any]]) ->
         loaded = {str(entry["table"]): int(entry["rows"]) for entry in tables}
         _step(project, source, "row counts", None,
               lambda: record_row_counts(project, store, source, loaded, run_id))
-        _step(project, source, "PII scan", None, lambda: scan_after_sync(project, source, tables))
+        _step(project, source, "PII scan", None,
+              lambda: scan_after_sync(project, source, tables, store))
         reason = _step(project, source, "drift hold-back check", None,
                        lambda: hold_back_reason(project, store, source))
     finally:

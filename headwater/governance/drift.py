@@ -154,6 +154,7 @@ def check_drift(
                     "changes": [asdict(change) for change in finding.changes],
                 },
             ),
+            store=store,
         )
     return findings
 

@@ -288,7 +288,7 @@ def track_staleness(
                 "threshold_seconds": fresh.threshold.total_seconds() if fresh.threshold else None,
                 "threshold_from": fresh.threshold_from,
             },
-        ))
+        ), store=store)
     return [fresh.source for fresh in became]
 
 

@@ -20,7 +20,7 @@ changing one in project.yml takes effect without a new scan.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -263,23 +263,28 @@ def scan_source(
 
 
 def scan_after_sync(
-    project: Project, source: str, tables: list[dict[str, Any]]
+    project: Project,
+    source: str,
+    tables: list[dict[str, Any]],
+    store: MetadataStore | None = None,
 ) -> list[TableScan]:
     """Scan the tables a sync just loaded (`tables`: the sync summary's entries, dicts with
     "table" and "rows") plus their nested child tables (`<table>__*`), then profile them
     (PII first, so the profile masks what the scan found); tables that got no rows are
     skipped, the PII scan when `governance.pii_scan` is off, the profile when
     `governance.profile_after_sync` is. One TableScan per
-    table. Never raises: a problem is logged and that step left out."""
+    table. Uses `store` when given (else opens the metadata DB). Never raises: a problem
+    is logged and that step left out."""
     from headwater.governance.profiling import profile_table  # profiling builds on this module
 
     loaded = [str(entry["table"]) for entry in tables if int(entry.get("rows") or 0) > 0]
     if not loaded:
         return []
     scans: list[TableScan] = []
-    store: MetadataStore | None = None
+    opened: MetadataStore | None = None
     try:
-        store = MetadataStore.open(project)
+        if store is None:
+            store = opened = MetadataStore.open(project)
         with Warehouse(project).reader() as conn:
             present = _tables_of(conn, raw_schema(source))
             targets = [t for t in present if any(t == n or t.startswith(f"{n}__") for n in loaded)]
@@ -302,8 +307,8 @@ def scan_after_sync(
     except Exception:  # a scan must never fail the sync that called it
         logger.exception("PII scan after the sync of %s failed", source)
     finally:
-        if store is not None:
-            store.close()
+        if opened is not None:
+            opened.close()
     return scans
 
 
@@ -414,8 +419,3 @@ def _emit_prefect_event(project: Project, source: str, details: dict[str, Any]) 
                    payload={"source": source, **details})
     except Exception:  # an event is a nicety: never fail the scan over it
         logger.exception("emitting %s failed", PII_DETECTED_EVENT)
-
-
-def finding_dict(finding: ColumnFinding) -> dict[str, Any]:
-    """A finding as a JSON-ready dict."""
-    return {**asdict(finding), "evidence": finding.evidence}

@@ -64,24 +64,23 @@ def served_deployments(api: str, project: Project) -> dict[str, dict[str, Any]]:
     }
 
 
-def serve_project(project: Project, api: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `headwater serve --no-api` for `project` until the generator is closed."""
+def start_serve(project: Project, api: str, log: Path) -> subprocess.Popen[bytes]:
+    """Start `headwater serve --no-api` for `project` (its output goes to `log`); the
+    runner polls for runs every second."""
     env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "headwater",
-                "serve",
-                "--no-api",
-                "--project",
-                str(project.file),
-            ],
+        return subprocess.Popen(
+            [sys.executable, "-m", "headwater", "serve", "--no-api", "--project",
+             str(project.file)],
             stdout=output,
             stderr=subprocess.STDOUT,
             env=env,
         )
+
+
+def serve_project(project: Project, api: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `headwater serve --no-api` for `project` until the generator is closed."""
+    process = start_serve(project, api, log)
     try:
         deadline = time.monotonic() + 120
         wanted = {"sync-orders", "sync-customers", "dbt-build"}

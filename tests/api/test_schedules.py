@@ -3,9 +3,6 @@ server; one test serves the project with a real `headwater serve` runner."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -19,7 +16,7 @@ import pytest
 from headwater.config import Project
 from headwater.runs import prefect_request, project_tag, source_tag
 from headwater.warehouse import Warehouse
-from tests.api.served import wait_for_state
+from tests.api.served import start_serve, wait_for_state
 from tests.schedules.conftest import (
     finished_run,
     register_schedules_deployment,
@@ -212,25 +209,6 @@ async def test_trigger_is_idempotent_and_refuses_a_second_run_unless_queued(
         )
 
 
-def _serve(project: Project, api: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
-    with open(project.root / "serve.log", "wb") as log:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "headwater",
-                "serve",
-                "--no-api",
-                "--project",
-                str(project.file),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-
-
 def _wait_for(check: Callable[[], Any], seconds: float, what: str, log: Path) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -253,7 +231,7 @@ async def test_a_triggered_schedule_runs_its_sync_under_serve_and_shows_in_histo
     editor, viewer = bearer(editor_key), bearer(viewer_key)
     source, name = _source(api_project), api_project.config.project.name
     log = api_project.root / "serve.log"
-    serve = _serve(api_project, prefect_api)
+    serve = start_serve(api_project, prefect_api, log)
     try:
         # serve registers the schedules deployment and applies the schedules first.
         deployment = _wait_for(
