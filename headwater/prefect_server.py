@@ -9,6 +9,7 @@ Prefect is imported.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -67,6 +68,9 @@ def configure_environment(project: Project) -> str:
     url = api_url(project)
     os.environ["PREFECT_API_URL"] = url
     os.environ.setdefault("PREFECT_HOME", str(prefect_home(project)))
+    # Prefect creates its home without parents and warns on stderr when it cannot.
+    with contextlib.suppress(OSError):
+        Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     for key, value in QUIET_PREFECT_ENV.items():
         os.environ.setdefault(key, value)
     return url

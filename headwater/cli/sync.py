@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from headwater.cli.common import ProjectOption, console, fail, friendly_errors
+from headwater.cli.common import ProjectOption, console, fail, friendly_errors, heading
 from headwater.config import Project, load_project
 from headwater.config.sources import PostgresCdcSource
 from headwater.errors import HeadwaterError
@@ -61,6 +63,23 @@ class TableProgress:
         return table
 
 
+@contextlib.contextmanager
+def _progress_display(
+    progress: TableProgress, listeners: list[Callable[..., None]]
+) -> Iterator[Live | None]:
+    """A live table on a terminal; redirected output gets the final table once instead
+    (a Live display there prints only its last frame, without the closing newline)."""
+    if console.is_terminal:
+        with Live(progress.render(), console=console, refresh_per_second=4) as live:
+            listeners.append(lambda *_: live.update(progress.render()))
+            yield live
+        return
+    try:
+        yield None
+    finally:
+        console.print(progress.render())
+
+
 def run_sync(
     project: Project,
     source: str,
@@ -85,9 +104,8 @@ def run_sync(
         # Tagged from creation, so even the run's first events carry its source and project.
         with (
             tags(source_tag(source), project_tag(project)),
-            Live(progress.render(), console=console, refresh_per_second=4) as live,
+            _progress_display(progress, table_listeners) as live,
         ):
-            table_listeners.append(lambda *_: live.update(progress.render()))
             state = sync_source(
                 source=source,
                 tables=tables or None,
@@ -97,7 +115,8 @@ def run_sync(
                 project_file=str(project.file),
                 return_state=True,
             )
-            live.update(progress.render())
+            if live is not None:
+                live.update(progress.render())
     finally:
         table_listeners.clear()
     result: dict[str, Any] = state.result(raise_on_failure=True)
@@ -204,14 +223,14 @@ def demo(
             continue
         if not config.enabled:
             continue
-        console.rule(f"sync {name}")
+        heading(f"sync {name}")
         try:
             run_sync(loaded, name)
         except Exception as exc:  # one failing source must not hide the others
             failed.append(name)
             console.print(f"[red]{name} failed:[/] {exc}", highlight=False)
     for name in loaded.config.consoles:
-        console.rule(f"console {name}")
+        heading(f"console {name}")
         try:
             run_and_show(loaded, name)
         except (typer.Exit, HeadwaterError) as exc:  # printed already (Exit) or here

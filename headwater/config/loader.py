@@ -124,6 +124,9 @@ def _problems(data: Any, errors: list[ErrorDetails]) -> list[tuple[int, str, str
         path, chain = list(path_key), group[0][1]
         line = _line_of(chain, path, missing=group[0][0]["type"] == "missing")
         dotted = ".".join(str(part) for part in path) or "(top level)"
+        if group[0][0]["type"] in _TAG_ERRORS and _has_type_key(chain[-1]):
+            # The wrong value is on the `type:` line, not on the entry's name.
+            line, dotted = int(chain[-1].lc.key("type")[0]) + 1, f"{dotted}.type"
         merged = [e for e, _, in_union in group if in_union and _type_word(e["type"])]
         if len(merged) > 1:
             words = ", ".join(dict.fromkeys(_type_word(e["type"]) for e in merged))
@@ -163,6 +166,15 @@ def _yaml_path(data: Any, loc: tuple[Any, ...], kind: str) -> tuple[YamlPath, li
         path.append(part)
         chain.append(node)
     return path, chain, in_union
+
+
+_TAG_ERRORS = ("union_tag_invalid", "union_tag_not_found")
+"""pydantic's errors about a discriminated union's `type:` tag."""
+
+
+def _has_type_key(node: Any) -> bool:
+    """Whether a YAML mapping has a `type:` key (present, maybe empty)."""
+    return isinstance(node, CommentedMap) and "type" in node
 
 
 def _line_of(chain: list[Any], path: YamlPath, missing: bool = False) -> int:

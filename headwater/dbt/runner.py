@@ -146,7 +146,11 @@ def list_selected(project: Project, select: list[str], resource_type: str = "mod
     outcome = _invoke(
         project,
         [
-            *_global_flags(paths, quiet=True),
+            # dbt prints ls results to stdout even with --quiet; they are read from the
+            # result here, so the console stays clean (dbt.log still gets everything).
+            *_global_flags(paths, quiet=False),
+            "--log-level",
+            "none",
             "ls",
             "--select",
             *select,

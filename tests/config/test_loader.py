@@ -112,7 +112,7 @@ def test_unknown_source_type_lists_the_known_ones(tmp_path: Path) -> None:
         """,
     )
     assert line == (
-        "project.yml:4  sources.orders: unknown source type 'fils'; known types: "
+        "project.yml:5  sources.orders.type: unknown source type 'fils'; known types: "
         "files, sql, rest_api, postgres_cdc (did you mean 'files'?)"
     )
 
@@ -121,9 +121,11 @@ def test_unknown_source_type_lists_the_known_ones(tmp_path: Path) -> None:
 def test_missing_source_type_lists_the_known_ones(tmp_path: Path, type_line: str) -> None:
     text = "project:\n  name: demo\nsources:\n  orders:\n" + type_line + "    tables: {}\n"
     line = only_problem(tmp_path, text)
+    # An empty `type:` is pointed at its own line; an absent one at the source's name.
+    where = "5  sources.orders.type" if type_line else "4  sources.orders"
     state = "empty" if type_line else "missing"
     assert line == (
-        f"project.yml:4  sources.orders: `type:` is {state}; set it to the kind of source: "
+        f"project.yml:{where}: `type:` is {state}; set it to the kind of source: "
         "files, sql, rest_api, postgres_cdc"
     )
 
@@ -426,12 +428,12 @@ sources:
     [
         (
             "type: oauth",
-            "project.yml:7  sources.shop.auth: unknown auth type 'oauth'; "
+            "project.yml:8  sources.shop.auth.type: unknown auth type 'oauth'; "
             "known types: bearer, api_key, basic",
         ),
         (
             "type: baerer\ntoken_env: TOKEN",
-            "project.yml:7  sources.shop.auth: unknown auth type 'baerer'; "
+            "project.yml:8  sources.shop.auth.type: unknown auth type 'baerer'; "
             "known types: bearer, api_key, basic (did you mean 'bearer'?)",
         ),
         (
