@@ -8,6 +8,8 @@ column lineage (headwater.catalog.column_lineage) that carries the value:
 
 * `passthrough`, `rename` and `transformation` carry PII: the value (or a function of it,
   `lower(email)`, `md5(email)`, `first_name || ' ' || last_name`) is still about a person.
+* `value_aggregation` carries it too: `min(email)`, `any_value(email)`, `arg_max(email, t)`,
+  `string_agg(email, ',')`, `list(email)` return the values themselves.
 * `aggregation` (`count(email)`, `sum(amount)`), `filter` (WHERE) and `join_key` (JOIN ON)
   do not: they decide how many rows or which rows, not what a value says.
 
@@ -41,7 +43,7 @@ from headwater.warehouse import Warehouse, raw_schema
 
 logger = logging.getLogger("headwater.governance.pii")
 
-CARRYING_EDGES = frozenset({"passthrough", "rename", "transformation"})
+CARRYING_EDGES = frozenset({"passthrough", "rename", "transformation", "value_aggregation"})
 """Column-lineage edge kinds along which PII flows into a model column."""
 
 OVERRIDE_KIND = "declared"

@@ -153,7 +153,7 @@ def test_group_by_with_having() -> None:
         ("raw_shop.orders.customer_id", "main.m.customer_id", "passthrough"),
         ("raw_shop.orders.amount", "main.m.revenue", "aggregation"),
         ("raw_shop.orders.id", "main.m.orders", "aggregation"),
-        ("raw_shop.orders.ordered_at", "main.m.last_order_at", "aggregation"),
+        ("raw_shop.orders.ordered_at", "main.m.last_order_at", "value_aggregation"),
         ("raw_shop.orders.status", "main.m.paid_orders", "aggregation"),
     } | on_every(columns, ["raw_shop.orders.amount"], "filter")
 
@@ -214,7 +214,7 @@ def test_subqueries_in_select_and_where() -> None:
     ]
     assert edges(sql) == {
         ("raw_shop.orders.amount", "main.m.amount", "passthrough"),
-        ("raw_shop.customers.name", "main.m.top_name", "aggregation"),
+        ("raw_shop.customers.name", "main.m.top_name", "value_aggregation"),
     } | on_every(["amount", "top_name"], filters, "filter")
 
 

@@ -21,11 +21,15 @@ EMAIL_STATS = """
 select
     country,
     count(email) as emails,
-    count(distinct email) as distinct_emails
+    count(distinct email) as distinct_emails,
+    string_agg(email, ', ') as email_list,
+    max(email) as last_email,
+    arg_max(customer_name, signed_up_on) as newest_name,
+    list(customer_name) as names
 from {{ ref('stg_customers') }}
 group by country
 """
-"""Counts of a PII column are not PII."""
+"""Counts of a PII column are not PII; aggregates that return its values are."""
 
 OVERRIDES = [
     {"model": "customer_revenue", "column": "customer_name", "pii": False,
@@ -78,6 +82,15 @@ def test_aggregates_filters_and_join_keys_do_not_carry_pii(built: Project) -> No
     assert ("marts.email_stats", "distinct_emails") not in columns
     assert ("marts.email_stats", "country") not in columns
     assert not any(relation == "staging.stg_orders" for relation, _ in columns)
+
+
+def test_aggregates_that_return_values_carry_pii(built: Project) -> None:
+    columns = _columns(built)
+    assert columns[("marts.email_stats", "email_list")].kinds == ["email"]
+    assert columns[("marts.email_stats", "last_email")].kinds == ["email"]
+    assert columns[("marts.email_stats", "newest_name")].kinds == ["name"]
+    assert columns[("marts.email_stats", "names")].kinds == ["name"]
+    assert all(columns[("marts.email_stats", c)].pii for c in ("email_list", "names"))
 
 
 def test_model_overrides_win(built: Project) -> None:
